@@ -1,0 +1,61 @@
+/**
+ * Frame types of the Switchboard wire protocol (docs/protocol.md is the reference).
+ * Every frame is an envelope `{ type, id?, data? }`; `id` is the client's correlation
+ * id (at most 64 characters) and is echoed in the reply to that frame.
+ */
+
+/** The wire formats a connection can negotiate. Binary frames are always MessagePack, text frames always JSON. */
+export type Format = 'json' | 'msgpack';
+export const FORMATS: readonly Format[] = ['json', 'msgpack'];
+
+export type UserStatus = 'online' | 'away' | 'busy' | 'offline' | 'invisible';
+/** Statuses a client may set for itself (offline is derived from having no connection). */
+export const SETTABLE_STATUSES = ['online', 'away', 'busy', 'invisible'] as const;
+
+/** Message content is any JSON-compatible value (string, number, boolean, null, array, object). */
+export type Content = unknown;
+
+// ---- client → server ----------------------------------------------------------
+
+export interface MessageIn { type: 'message'; id?: string; data: { to: string; content: Content; from?: string } }
+export interface JoinIn { type: 'join'; id?: string; data: { group: string } }
+export interface LeaveIn { type: 'leave'; id?: string; data: { group: string } }
+export interface GroupIn { type: 'group'; id?: string; data: { group: string; content: Content } }
+export interface BroadcastIn { type: 'broadcast'; id?: string; data: { content: Content } }
+export interface PingIn { type: 'ping'; id?: string; data?: Record<string, never> }
+export interface StatusIn { type: 'status'; id?: string; data: { status: (typeof SETTABLE_STATUSES)[number] } }
+export interface WatchIn { type: 'watch'; id?: string; data: { users: string[] } }
+export interface UnwatchIn { type: 'unwatch'; id?: string; data: { users: string[] } }
+export interface PresenceIn { type: 'presence'; id?: string; data: { users: string[] } | { group: string } }
+/** Cumulative inbox acknowledgement: every message with seq <= upTo was received. */
+export interface AckIn { type: 'ack'; id?: string; data: { upTo: number } }
+/** Ask for every unacknowledged inbox message with seq > after. */
+export interface SyncIn { type: 'sync'; id?: string; data: { after: number } }
+
+export type ClientFrame =
+  | MessageIn | JoinIn | LeaveIn | GroupIn | BroadcastIn | PingIn
+  | StatusIn | WatchIn | UnwatchIn | PresenceIn | AckIn | SyncIn;
+
+export type ClientFrameType = ClientFrame['type'];
+
+// ---- server → client ----------------------------------------------------------
+
+/** The seed's direct-message shape; later fields (seq, offline) are additions, never renames. */
+export interface MessageOut {
+  type: 'message';
+  data: { mid: string; from: string; to: string; content: Content; timestamp: number; seq?: number; offline?: true };
+}
+export interface GroupOut { type: 'group'; data: { mid: string; from: string; group: string; content: Content; timestamp: number } }
+export interface BroadcastOut { type: 'broadcast'; data: { mid: string; from: string; content: Content; timestamp: number } }
+export type AckStatus = 'delivered' | 'stored' | 'offline' | 'accepted' | 'ok';
+export interface AckOut { type: 'ack'; id?: string; data: { mid?: string; status: AckStatus; timestamp: number } & Record<string, unknown> }
+export interface PongOut { type: 'pong'; id?: string; data: { timestamp: number } }
+export interface ErrorOut { type: 'error'; id?: string; data: { code: string; message: string } & Record<string, unknown> }
+export interface StatusOut { type: 'status'; data: { userId: string; status: UserStatus; timestamp: number; group?: string } }
+export interface PresenceOut { type: 'presence'; id?: string; data: Record<string, unknown> }
+export interface ReceiptOut { type: 'receipt'; data: { mid: string; to: string; status: 'delivered'; timestamp: number } }
+export interface SyncOut { type: 'sync'; id?: string; data: { dropped?: number; count?: number; upTo?: number } }
+
+export type ServerFrame =
+  | MessageOut | GroupOut | BroadcastOut | AckOut | PongOut | ErrorOut
+  | StatusOut | PresenceOut | ReceiptOut | SyncOut;
