@@ -1,0 +1,217 @@
+/**
+ * The shape of a loaded configuration. Each component receives only its own slice
+ * (`config.limits`, `config.auth`, ...). Every object and array in a loaded Config is
+ * deeply frozen. Durations are milliseconds, sizes are bytes.
+ *
+ * The YAML key of each field is its PascalCase form (`maxConnPerUser` ← `MaxConnPerUser`, `ttl` ← `TTL`);
+ * the server fields are the top-level keys of the file, every other slice is a section.
+ */
+import type { JSONWebKeySet } from 'jose';
+
+/** JWT signature algorithms the gateway accepts. */
+export const JWT_ALGORITHMS = [
+  'HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA',
+] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const PER_USER_POLICIES = ['reject', 'evict-oldest'] as const;
+export type PerUserPolicy = (typeof PER_USER_POLICIES)[number];
+
+export const OFFLINE_ENGINES = ['lmdb', 'memory'] as const;
+export type OfflineEngine = (typeof OFFLINE_ENGINES)[number];
+
+export const REDIS_TYPES = ['node', 'cluster'] as const;
+export type RedisType = (typeof REDIS_TYPES)[number];
+
+/** Top-level keys of the file: the listening socket and connection timing. */
+export interface ServerConfig {
+  /** Default "switchboard". Service name, used as the logger name and in metrics. */
+  readonly name: string;
+  /** Default "0.0.0.0". Interface to listen on. */
+  readonly host: string;
+  /** Default 8892. TCP port, 0..65535; 0 picks any free port (tests). */
+  readonly port: number;
+  /** Default "/ws". URL path of the WebSocket endpoint; starts with "/". */
+  readonly path: string;
+  /** Default 10000. Most concurrent connections on this node (1..10,000,000); more are refused with SERVER_FULL. */
+  readonly maxConn: number;
+  /**
+   * Default 60000 (60s). A connection that sends nothing for this long is closed.
+   * At least heartbeatInterval, at most 960s (the uWS idleTimeout limit); see idleTimeoutSeconds().
+   */
+  readonly readTimeout: number;
+  /** Default 10000 (10s). How long the send buffer may stay over limits.maxBackpressure before the client is closed as a slow consumer. */
+  readonly writeTimeout: number;
+  /** Default 30000 (30s). How often the server pings idle connections. */
+  readonly heartbeatInterval: number;
+  /** Default 5000 (5s). On SIGTERM, how long to wait for connections to drain before closing them (0..10m). */
+  readonly shutdownTimeout: number;
+}
+
+/** How clients prove who they are: a JWT verified with exactly one of secret, publicKeyPem, jwks. */
+export interface AuthConfig {
+  /** No default. Shared HMAC secret (HS* only); at least 32 bytes (48 for HS384, 64 for HS512). */
+  readonly secret: string | undefined;
+  /** No default. Path of a PEM public key (RS*, PS*, ES*, EdDSA). */
+  readonly publicKeyFile: string | undefined;
+  /** The text of publicKeyFile, read and checked at load time; undefined when publicKeyFile is unset. */
+  readonly publicKeyPem: string | undefined;
+  /** No default. Path of a JWKS JSON file (`{ "keys": [...] }`). */
+  readonly jwksFile: string | undefined;
+  /** The parsed content of jwksFile, read at load time; undefined when jwksFile is unset. */
+  readonly jwks: Readonly<JSONWebKeySet> | undefined;
+  /**
+   * Accepted `alg` values. Default ["HS256"] with a secret, ["RS256", "ES256", "EdDSA"] with a key file or JWKS.
+   * Never mixes HMAC with asymmetric algorithms.
+   */
+  readonly algorithms: readonly JwtAlgorithm[];
+  /** No default. When set, the token's `iss` must equal it. */
+  readonly issuer: string | undefined;
+  /** No default. When set, the token's `aud` must contain it. */
+  readonly audience: string | undefined;
+  /** Default 5000 (5s). Clock skew allowed when checking `exp` and `nbf`. */
+  readonly clockTolerance: number;
+}
+
+/** Token-bucket limit on the frames one connection may send. */
+export interface RateLimitConfig {
+  /** Default 20. Sustained frames per second per connection (a number > 0). */
+  readonly messagesPerSecond: number;
+  /** Default 40. Bucket size: frames a connection may send at once after being idle (integer ≥ 1). */
+  readonly burst: number;
+}
+
+/** Per-user, per-connection and per-IP limits. */
+export interface LimitsConfig {
+  /** Default 5. Concurrent connections one user may hold (1..10000). */
+  readonly maxConnPerUser: number;
+  /** Default "reject". When a user is at maxConnPerUser: refuse the new connection, or close the oldest one. */
+  readonly perUserPolicy: PerUserPolicy;
+  /** Default 65536 (64KiB). Largest inbound frame, 64B..16MiB; larger frames close the connection (1009). */
+  readonly maxMessageBytes: number;
+  /** Default 1048576 (1MiB). Per-connection send buffer limit; at least maxMessageBytes, at most 1GiB. */
+  readonly maxBackpressure: number;
+  /** Frames per connection. */
+  readonly rateLimit: RateLimitConfig;
+  /** Default 1000. Concurrent connections from one IP address. */
+  readonly maxConnPerIp: number;
+  /** Default 200. WebSocket upgrades per second from one IP address (a number > 0). */
+  readonly upgradesPerSecondPerIp: number;
+  /** Default 100. Groups one connection may be joined to at once. */
+  readonly maxGroupsPerConn: number;
+}
+
+/** Who may join which group. */
+export interface GroupsConfig {
+  /**
+   * Default []. Patterns of groups any authenticated user may join: a group name, or a
+   * prefix followed by `*` (`lobby`, `room:*`). `*` may appear only at the end.
+   */
+  readonly open: readonly string[];
+}
+
+/** TLS for the listening socket. Present only when both files are set; files are checked at load time. */
+export interface TlsConfig {
+  /** Path of the PEM certificate chain. */
+  readonly certFile: string;
+  /** Path of the PEM private key. */
+  readonly keyFile: string;
+  /** No default. Passphrase of an encrypted keyFile. */
+  readonly passphrase: string | undefined;
+}
+
+export interface CompressionConfig {
+  /** Default false. Negotiate permessage-deflate (costs CPU and memory per connection; helps text-heavy traffic). */
+  readonly enable: boolean;
+}
+
+export interface LogConfig {
+  /** Default "info". Lowest level written: fatal, error, warn, info, debug, trace or silent. */
+  readonly level: LogLevel;
+}
+
+export interface PresenceConfig {
+  /** Default 5000 (5s). How long a user with no connection stays online (covers reconnects), 0..1h. */
+  readonly offlineGrace: number;
+  /** Default 1000. Users one connection may watch for status changes (0..100000). */
+  readonly maxWatch: number;
+  /** Default false. Send join/leave status events to the members of a group. */
+  readonly groupEvents: boolean;
+}
+
+/** The durable inbox for users who are offline. */
+export interface OfflineConfig {
+  /** Default "lmdb" (durable, on disk). "memory" is lost on restart: for tests and development. */
+  readonly engine: OfflineEngine;
+  /** Default "./data". Directory of the LMDB files, relative to the working directory. */
+  readonly path: string;
+  /** Default 1000. Messages kept per user (1..1,000,000); the oldest are dropped beyond it. */
+  readonly maxPerUser: number;
+  /** Default 604800000 (7d). Stored messages older than this are dropped. */
+  readonly ttl: number;
+}
+
+/** One Redis endpoint parsed from Redis.Host. */
+export interface RedisEndpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Redis connects the nodes of a cluster. Absent (undefined) means a single node with memory engines. */
+export interface RedisConfig {
+  /** Required. "host:port"; with type "cluster", a comma-separated list of seed nodes. */
+  readonly host: string;
+  /** Redis.Host parsed: one endpoint for "node", the seeds for "cluster". */
+  readonly endpoints: readonly RedisEndpoint[];
+  /** Default "node". A single Redis server, or a Redis Cluster. */
+  readonly type: RedisType;
+  /** No default. AUTH password. */
+  readonly password: string | undefined;
+  /** Default 0. Database number 0..15 (a Redis Cluster has only 0). */
+  readonly db: number;
+  /** Default "sb:". Prefix of every key and channel the gateway uses. */
+  readonly keyPrefix: string;
+}
+
+export interface ClusterConfig {
+  /** Default 15000 (15s). A node that has not renewed its lease for this long is considered dead. */
+  readonly nodeLease: number;
+  /** No default (generated at start-up). This node's id: 1..64 of A-Z a-z 0-9 . _ : - */
+  readonly nodeId: string | undefined;
+}
+
+export interface MonitorConfig {
+  /** Default true. Collect and log metrics. */
+  readonly enable: boolean;
+  /** Default 10000 (10s). How often metrics are collected and alert rules checked. */
+  readonly interval: number;
+}
+
+export interface HttpConfig {
+  /** Default true. Serve the HTTP API on the same port as the WebSocket endpoint. */
+  readonly enable: boolean;
+  /** Default []. Keys accepted by the HTTP push API (each at least 16 characters). */
+  readonly apiKeys: readonly string[];
+}
+
+/** The whole configuration, one slice per component. */
+export interface Config {
+  readonly server: ServerConfig;
+  readonly auth: AuthConfig;
+  readonly limits: LimitsConfig;
+  readonly groups: GroupsConfig;
+  /** undefined: plain ws:// (TLS terminated elsewhere). */
+  readonly tls: TlsConfig | undefined;
+  readonly compression: CompressionConfig;
+  readonly log: LogConfig;
+  readonly presence: PresenceConfig;
+  readonly offline: OfflineConfig;
+  /** undefined: single node. */
+  readonly redis: RedisConfig | undefined;
+  readonly cluster: ClusterConfig;
+  readonly monitor: MonitorConfig;
+  readonly http: HttpConfig;
+}
