@@ -1,0 +1,204 @@
+import { open, type Database, type RootDatabase } from 'lmdb';
+import type { Logger } from '../../log.js';
+import { MemoryPresenceStore, type DurablePresence, type PresenceDurability } from '../memory/presence.js';
+import type {
+  ChosenStatus,
+  ConnectResult,
+  DisconnectResult,
+  PresenceRecord,
+  PresenceStore,
+} from '../presence.js';
+
+/** The sub-database holding one DurablePresence per user id. */
+export const PRESENCE_DB_NAME = 'presence';
+
+/** LMDB keys are limited to 1978 bytes; stay well below so the error is ours and clear. */
+const MAX_KEY_BYTES = 1024;
+
+export type LmdbPresenceOptions = (
+  /** Open (and own) the environment at this directory; created when missing. */
+  | { path: string; root?: undefined }
+  /**
+   * Use an environment someone else opened and will close (so several engines can
+   * share one). close() then leaves it open.
+   */
+  | { root: RootDatabase; path?: undefined }
+) & {
+  /** Where background write failures are logged. They also make close() reject. */
+  logger?: Logger;
+};
+
+/**
+ * The presence store of a single node whose restarts keep what users would expect to
+ * survive. Connections, grace periods and group membership live in memory (they die
+ * with the process, so after open every user is offline); lastSeen and the choice of
+ * `invisible` live in the `presence` sub-database, so an invisible user stays
+ * invisible after a restart and a reconnect.
+ *
+ * Single-node only, like MemoryPresenceStore, whose semantics this is. LMDB is shared
+ * by processes on one host but the connections are not, so two gateways on one
+ * directory would each announce the same user.
+ *
+ * Writes are fire-and-forget: no operation waits for the disk, yet reads in this
+ * process see every write at once. close() waits until all of them are flushed.
+ *
+ * Sharing a directory: opening the same path again in the same process (for instance
+ * by the inbox engine) is safe, lmdb-js shares one native environment between the
+ * handles and closing one handle leaves the others working. The first opener's
+ * environment options win, so the store passes none. Passing `{ root }` instead
+ * shares one handle explicitly.
+ */
+export class LmdbPresenceStore implements PresenceStore {
+  readonly #memory: MemoryPresenceStore;
+  readonly #durable: LmdbDurability;
+  /** Closed by close() only when this store opened it. */
+  readonly #ownedRoot: RootDatabase | undefined;
+  #closing: Promise<void> | undefined;
+
+  private constructor(durable: LmdbDurability, ownedRoot: RootDatabase | undefined) {
+    this.#durable = durable;
+    this.#ownedRoot = ownedRoot;
+    this.#memory = new MemoryPresenceStore({ durability: durable });
+  }
+
+  static async open(options: LmdbPresenceOptions): Promise<LmdbPresenceStore> {
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError('LmdbPresenceStore.open needs { path } or { root }');
+    }
+    const { path, root, logger } = options;
+    if (root !== undefined && path !== undefined) {
+      throw new TypeError('LmdbPresenceStore.open takes { path } or { root }, not both');
+    }
+    if (root === undefined && (typeof path !== 'string' || path.length === 0)) {
+      throw new TypeError('LmdbPresenceStore.open needs a non-empty path or a root database');
+    }
+    const ownedRoot = root === undefined ? open({ path }) : undefined;
+    const db = (root ?? ownedRoot!).openDB<unknown, string>({ name: PRESENCE_DB_NAME, encoding: 'msgpack' });
+    return new LmdbPresenceStore(new LmdbDurability(db, logger), ownedRoot);
+  }
+
+  connect(userId: string, connId: string, nodeId: string, now: number): Promise<ConnectResult> {
+    return this.#memory.connect(userId, connId, nodeId, now);
+  }
+
+  disconnect(userId: string, connId: string, now: number, graceMs: number): Promise<DisconnectResult> {
+    return this.#memory.disconnect(userId, connId, now, graceMs);
+  }
+
+  expire(userId: string, now: number): Promise<boolean> {
+    return this.#memory.expire(userId, now);
+  }
+
+  setStatus(userId: string, status: ChosenStatus, now: number): Promise<ChosenStatus | undefined> {
+    return this.#memory.setStatus(userId, status, now);
+  }
+
+  get(userIds: readonly string[]): Promise<Map<string, PresenceRecord>> {
+    return this.#memory.get(userIds);
+  }
+
+  join(group: string, userId: string, connId: string): Promise<void> {
+    return this.#memory.join(group, userId, connId);
+  }
+
+  leave(group: string, userId: string, connId: string): Promise<void> {
+    return this.#memory.leave(group, userId, connId);
+  }
+
+  members(group: string, limit: number): Promise<{ users: string[]; count: number }> {
+    return this.#memory.members(group, limit);
+  }
+
+  /**
+   * Stops accepting calls, flushes every pending write to disk, then closes the
+   * environment if this store opened it. Rejects with the first background write
+   * failure, if any, after closing. Idempotent: later calls return the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    await this.#memory.close();
+    try {
+      await this.#durable.flush();
+    } finally {
+      await this.#ownedRoot?.close();
+    }
+    const failure = this.#durable.firstError;
+    if (failure !== undefined) {
+      throw new Error('presence: a lastSeen/invisible write to LMDB failed', { cause: failure });
+    }
+  }
+}
+
+/** The PresenceDurability of one LMDB sub-database, with a read-your-writes overlay. */
+class LmdbDurability implements PresenceDurability {
+  /**
+   * Saved records whose put has not committed yet: load() reads them first, because
+   * a read transaction may not see a put until it commits.
+   */
+  readonly #pending = new Map<string, DurablePresence>();
+  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #db: Database<unknown, string>;
+  readonly #logger: Logger | undefined;
+  firstError: unknown;
+
+  constructor(db: Database<unknown, string>, logger: Logger | undefined) {
+    this.#db = db;
+    this.#logger = logger?.child({ module: 'presence-lmdb' });
+  }
+
+  load(userId: string): DurablePresence | undefined {
+    checkKey(userId);
+    const pending = this.#pending.get(userId);
+    if (pending !== undefined) return pending;
+    const raw = this.#db.get(userId);
+    if (raw === undefined) return undefined;
+    const record = decode(raw);
+    if (record === undefined) {
+      // Not worth failing a connect for: the user starts fresh and the next save repairs it.
+      this.#logger?.warn({ userId }, 'ignoring a malformed presence record');
+    }
+    return record;
+  }
+
+  save(userId: string, record: DurablePresence): void {
+    checkKey(userId);
+    const copy = { lastSeen: record.lastSeen, invisible: record.invisible };
+    this.#pending.set(userId, copy);
+    const write: Promise<unknown> = this.#db.put(userId, copy).then(
+      () => {
+        if (this.#pending.get(userId) === copy) this.#pending.delete(userId);
+      },
+      (err: unknown) => {
+        // The in-memory state stays right for this process; only the restart copy is stale.
+        this.firstError ??= err;
+        this.#logger?.error({ err, userId }, 'presence write failed');
+        if (this.#pending.get(userId) === copy) this.#pending.delete(userId);
+      },
+    );
+    this.#inFlight.add(write);
+    void write.finally(() => this.#inFlight.delete(write));
+  }
+
+  /** Resolves when every save() made so far is committed and synced to disk. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.#inFlight]);
+    await this.#db.flushed;
+  }
+}
+
+function decode(raw: unknown): DurablePresence | undefined {
+  if (raw === null || typeof raw !== 'object') return undefined;
+  const { lastSeen, invisible } = raw as Record<string, unknown>;
+  if (typeof lastSeen !== 'number' || !Number.isFinite(lastSeen) || typeof invisible !== 'boolean') return undefined;
+  return { lastSeen, invisible };
+}
+
+function checkKey(userId: string): void {
+  if (Buffer.byteLength(userId) > MAX_KEY_BYTES) {
+    throw new RangeError(`userId is longer than ${MAX_KEY_BYTES} bytes`);
+  }
+}

@@ -1,0 +1,72 @@
+import type { UserStatus } from '../protocol/frames.js';
+
+/**
+ * Who is online, across every node that shares the store. The store holds the
+ * state; the presence service (src/core/presence.ts) holds the grace timers and
+ * announces transitions. Every method is atomic per user: with several nodes, the
+ * store decides which single caller observes a transition, so `online` and
+ * `offline` are announced once per user, not once per node.
+ *
+ * User lifecycle: offline → (first connect) online → (last disconnect) grace →
+ * either (a connect before the deadline: still online, nothing announced) or
+ * (expire after the deadline: offline, announced once).
+ */
+
+/** The status a user chose; `offline` is never chosen, it is derived from having no connection. */
+export type ChosenStatus = Exclude<UserStatus, 'offline'>;
+
+export interface PresenceRecord {
+  /** The status others should see (invisible users appear `offline` with 0 connections). Computed by the service, not the store. */
+  status: ChosenStatus | 'offline';
+  /** Open connections of the user across the cluster (0 while in the grace period). */
+  connections: number;
+  /** True while the user is online or in its grace period. */
+  online: boolean;
+  /**
+   * Milliseconds since the epoch when the user was last seen: the last connect or
+   * disconnect. Durable engines keep it across restarts. 0 if never seen.
+   * Not updated while the user is invisible, so it does not betray the user; switching
+   * to or from invisible sets it, so going invisible looks like going offline then.
+   */
+  lastSeen: number;
+}
+
+export interface ConnectResult {
+  /** The user's connection count after this one was added. */
+  count: number;
+  /** True when the user was offline (not in grace) before: the caller announces `online`. */
+  cameOnline: boolean;
+  /** The user's chosen status after connecting (invisible persists; others reset to online when the user comes online). */
+  status: ChosenStatus;
+}
+
+export interface DisconnectResult {
+  /** The user's connection count after this one was removed. */
+  count: number;
+  /** True when this was the user's last connection: the grace period has started and the caller arms a timer. */
+  lastConnection: boolean;
+}
+
+export interface PresenceStore {
+  /** Registers one connection of a user, owned by `nodeId`. Idempotent per connId. */
+  connect(userId: string, connId: string, nodeId: string, now: number): Promise<ConnectResult>;
+  /** Unregisters a connection. When it was the last, the user enters grace until `now + graceMs`. Idempotent per connId. */
+  disconnect(userId: string, connId: string, now: number, graceMs: number): Promise<DisconnectResult>;
+  /**
+   * Ends the user's grace period when it is due (deadline <= now) and the user still
+   * has no connection. Returns true exactly once per offline transition, so exactly
+   * one caller announces `offline`; false when not due, reconnected, or already done.
+   */
+  expire(userId: string, now: number): Promise<boolean>;
+  /** Sets the chosen status of an online user; returns the previous one, or undefined when the user is offline. */
+  setStatus(userId: string, status: ChosenStatus, now: number): Promise<ChosenStatus | undefined>;
+  /** Raw records (status here is the chosen one, or 'offline' when not online). Unknown users get offline/0/0. */
+  get(userIds: readonly string[]): Promise<Map<string, PresenceRecord>>;
+  /** Records that a connection joined a group. Idempotent. */
+  join(group: string, userId: string, connId: string): Promise<void>;
+  /** Records that a connection left a group (or closed). Idempotent. */
+  leave(group: string, userId: string, connId: string): Promise<void>;
+  /** Users with at least one connection in the group, at most `limit` of them, and the total number of such users. */
+  members(group: string, limit: number): Promise<{ users: string[]; count: number }>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,111 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { open } from 'lmdb';
+import { MemoryPresenceStore } from '../../src/engine/memory/presence.js';
+import { LmdbPresenceStore, PRESENCE_DB_NAME } from '../../src/engine/lmdb/presence.js';
+import type { PresenceStore } from '../../src/engine/presence.js';
+import { presenceContract } from './presence.contract.js';
+
+const T0 = 1_700_000_000_000;
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'switchboard-presence-'));
+}
+
+presenceContract(t, 'memory', async () => {
+  const store = new MemoryPresenceStore();
+  return { store, cleanup: () => store.close() };
+});
+
+presenceContract(t, 'lmdb', async () => {
+  const dir = await tempDir();
+  let current: PresenceStore = await LmdbPresenceStore.open({ path: dir });
+  return {
+    store: current,
+    reopen: async () => {
+      await current.close();
+      current = await LmdbPresenceStore.open({ path: dir });
+      return current;
+    },
+    cleanup: async () => {
+      await current.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+t.test('memory: calls after close reject, close is idempotent', async (t) => {
+  const store = new MemoryPresenceStore();
+  await store.connect('u', 'c', 'n', T0);
+  await store.close();
+  await store.close();
+  await t.rejects(() => store.connect('u', 'c2', 'n', T0), /closed/);
+  await t.rejects(() => store.get(['u']), /closed/);
+});
+
+t.test('lmdb: open rejects bad options', async (t) => {
+  await t.rejects(() => LmdbPresenceStore.open({ path: '' }), TypeError);
+  await t.rejects(() => LmdbPresenceStore.open(undefined as never), TypeError);
+});
+
+t.test('lmdb: shares its directory with another handle and sub-database', async (t) => {
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // Another engine (the inbox) opens the same path on its own, before and after us.
+  const other = open({ path: dir });
+  const inbox = other.openDB<number, string>({ name: 'inbox-test' });
+  await inbox.put('k', 1);
+
+  const store = await LmdbPresenceStore.open({ path: dir });
+  await store.connect('u', 'c', 'n', T0);
+  await store.disconnect('u', 'c', T0 + 7, 1_000);
+  await store.close();
+
+  t.equal(inbox.get('k'), 1, 'closing the presence store leaves the other handle working');
+  await inbox.put('k', 2);
+  t.equal(inbox.get('k'), 2);
+  t.same(other.openDB({ name: PRESENCE_DB_NAME }).get('u'), { lastSeen: T0 + 7, invisible: false },
+    'the record is in its own sub-database, flushed by close');
+  await other.close();
+});
+
+t.test('lmdb: { root } uses a shared environment and leaves it open', async (t) => {
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const root = open({ path: dir });
+  const store = await LmdbPresenceStore.open({ root });
+  await store.connect('u', 'c', 'n', T0);
+  await store.setStatus('u', 'invisible', T0 + 3);
+  await store.close();
+  await store.close();
+  await t.rejects(() => store.get(['u']), /closed/, 'the store itself is closed');
+  t.same(root.openDB({ name: PRESENCE_DB_NAME }).get('u'), { lastSeen: T0 + 3, invisible: true });
+
+  const again = await LmdbPresenceStore.open({ root });
+  t.same(await again.connect('u', 'c2', 'n', T0 + 10), { count: 1, cameOnline: true, status: 'invisible' });
+  await again.close();
+  await root.close();
+});
+
+t.test('lmdb: a malformed record is ignored, then repaired', async (t) => {
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const root = open({ path: dir });
+  await root.openDB({ name: PRESENCE_DB_NAME }).put('u', 'garbage');
+  const store = await LmdbPresenceStore.open({ root });
+  t.same((await store.get(['u'])).get('u'), { status: 'offline', connections: 0, online: false, lastSeen: 0 });
+  t.same(await store.connect('u', 'c', 'n', T0), { count: 1, cameOnline: true, status: 'online' });
+  await store.close();
+  t.same(root.openDB({ name: PRESENCE_DB_NAME }).get('u'), { lastSeen: T0, invisible: false });
+  await root.close();
+});
+
+t.test('lmdb: an over-long userId is a clear error', async (t) => {
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = await LmdbPresenceStore.open({ path: dir });
+  await t.rejects(() => store.connect('x'.repeat(5_000), 'c', 'n', T0), RangeError);
+  await store.close();
+});
