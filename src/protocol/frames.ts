@@ -54,8 +54,10 @@ export interface ErrorOut { type: 'error'; id?: string; data: { code: string; me
 export interface StatusOut { type: 'status'; data: { userId: string; status: UserStatus; timestamp: number; group?: string } }
 export interface PresenceOut { type: 'presence'; id?: string; data: Record<string, unknown> }
 export interface ReceiptOut { type: 'receipt'; data: { mid: string; to: string; status: 'delivered'; timestamp: number } }
+/** Group membership event, sent to members only when Presence.GroupEvents is on. */
+export interface MemberOut { type: 'member'; data: { group: string; userId: string; event: 'join' | 'leave'; timestamp: number } }
 export interface SyncOut { type: 'sync'; id?: string; data: { dropped?: number; count?: number; upTo?: number } }
 
 export type ServerFrame =
   | MessageOut | GroupOut | BroadcastOut | AckOut | PongOut | ErrorOut
-  | StatusOut | PresenceOut | ReceiptOut | SyncOut;
+  | StatusOut | PresenceOut | ReceiptOut | SyncOut | MemberOut;

@@ -1,0 +1,209 @@
+/**
+ * MessagePack for the wire: a strict structural scan of untrusted bytes, then msgpackr
+ * to build the values, and msgpackr to encode.
+ *
+ * Why a scan before msgpackr: msgpackr is a general-purpose decoder. It understands
+ * extensions (records, Date, Set, RegExp, Error, typed arrays, structured-clone ids),
+ * turns bin into Uint8Array, accepts non-string map keys, renames a `__proto__` key to
+ * `__proto_` silently and recurses once per nesting level (a deep input overflows the
+ * stack). Its extension table is module-global, so registering throwing unpackers
+ * there would also change what every other msgpackr user in the process can decode,
+ * and fixext 0x72 (record definitions) is handled before that table is even consulted.
+ * The scan below walks the token stream iteratively, bounded by the codec limits, and
+ * admits only the JSON-compatible subset: nil, bool, int, float, str (valid UTF-8),
+ * array, map with string keys. After it passes, msgpackr sees nothing it could turn into
+ * anything but plain values. The scan does not touch global msgpackr state.
+ */
+import { Packr, Unpackr, type Options } from 'msgpackr';
+
+/** A failure of the scan: a human message and, when it was read before the failure, the envelope id. */
+export class MsgpackScanError extends Error {
+  constructor(message: string, readonly id?: string) {
+    super(message);
+    this.name = 'MsgpackScanError';
+  }
+}
+
+export interface ScanLimits {
+  maxDepth: number;
+  maxArrayLength: number;
+  maxIdLength: number;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+// `__proto__` as UTF-8 bytes: msgpackr would rename it, so the scan rejects it instead.
+const PROTO = [0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f];
+// `id` as UTF-8 bytes: the root map's id is remembered so a failure can still echo it.
+const ID = [0x69, 0x64];
+
+const EXT_NAMES: Record<number, string> = {
+  [-1]: 'timestamp', 0: 'undefined', 0x42: 'bigint', 0x62: 'bundled strings', 0x65: 'error',
+  0x69: 'structured-clone id', 0x70: 'structured-clone pointer', 0x72: 'record', 0x73: 'set',
+  0x74: 'typed array', 0x78: 'regexp',
+};
+
+function hex(token: number): string {
+  return '0x' + token.toString(16).padStart(2, '0');
+}
+
+function bytesEqual(bytes: Uint8Array, start: number, length: number, expected: number[]): boolean {
+  if (length !== expected.length) return false;
+  for (let i = 0; i < length; i++) if (bytes[start + i] !== expected[i]) return false;
+  return true;
+}
+
+/**
+ * Checks that `bytes` hold exactly one MessagePack value of the JSON-compatible subset,
+ * nested at most `limits.maxDepth` containers deep (the outermost container is depth 1),
+ * with no array longer than `limits.maxArrayLength` and no `__proto__` map key.
+ * Runs in O(bytes) time with O(depth) memory and never recurses.
+ * @throws MsgpackScanError describing the first problem (with its byte offset).
+ */
+export function scanMsgpack(bytes: Uint8Array, limits: ScanLimits): void {
+  const end = bytes.length;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // Per open container: items still to read (a map of n entries has 2n items).
+  const remaining: number[] = [];
+  const isMap: boolean[] = [];
+  let p = 0;
+  let id: string | undefined;
+  let idNext = false; // the value being read is the root map's `id`
+
+  const fail = (message: string): never => {
+    throw new MsgpackScanError(`invalid MessagePack: ${message}`, id);
+  };
+  const need = (n: number, what: string): void => {
+    if (end - p < n) fail(`truncated ${what} at byte ${p}`);
+  };
+
+  if (end === 0) fail('empty frame');
+  for (;;) {
+    const at = p;
+    const top = remaining.length - 1;
+    const isKey = top >= 0 && isMap[top] && remaining[top] % 2 === 0;
+    const isIdValue = idNext;
+    idNext = false;
+    const token = bytes[p++];
+    let length = -1; // str length, when the token is a str
+    let container = 0; // 1 array, 2 map
+    let count = 0;
+
+    if (token <= 0x7f || token >= 0xe0) {
+      // positive / negative fixint
+    } else if (token <= 0x8f) {
+      container = 2; count = token & 0x0f;
+    } else if (token <= 0x9f) {
+      container = 1; count = token & 0x0f;
+    } else if (token <= 0xbf) {
+      length = token & 0x1f;
+    } else {
+      switch (token) {
+        case 0xc0: case 0xc2: case 0xc3: break;
+        case 0xc1: fail(`reserved token 0xc1 at byte ${at}`); break;
+        case 0xc4: case 0xc5: case 0xc6:
+          fail(`bin value at byte ${at}: binary data is not allowed, send strings or arrays`); break;
+        case 0xc7: case 0xc8: case 0xc9: case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: {
+          const headerLength = token === 0xc7 ? 1 : token === 0xc8 ? 2 : token === 0xc9 ? 4 : 0;
+          need(headerLength + 1, 'ext header');
+          const type = view.getInt8(p + headerLength);
+          const name = EXT_NAMES[type] ? ` (${EXT_NAMES[type]})` : '';
+          fail(`ext type ${type}${name} at byte ${at}: extension types are not allowed`); break;
+        }
+        case 0xca: need(4, 'float32'); p += 4; break;
+        case 0xcb: need(8, 'float64'); p += 8; break;
+        case 0xcc: case 0xd0: need(1, 'integer'); p += 1; break;
+        case 0xcd: case 0xd1: need(2, 'integer'); p += 2; break;
+        case 0xce: case 0xd2: need(4, 'integer'); p += 4; break;
+        case 0xcf: case 0xd3: need(8, 'integer'); p += 8; break;
+        case 0xd9: need(1, 'str8 header'); length = bytes[p]; p += 1; break;
+        case 0xda: need(2, 'str16 header'); length = view.getUint16(p); p += 2; break;
+        case 0xdb: need(4, 'str32 header'); length = view.getUint32(p); p += 4; break;
+        case 0xdc: need(2, 'array16 header'); container = 1; count = view.getUint16(p); p += 2; break;
+        case 0xdd: need(4, 'array32 header'); container = 1; count = view.getUint32(p); p += 4; break;
+        case 0xde: need(2, 'map16 header'); container = 2; count = view.getUint16(p); p += 2; break;
+        case 0xdf: need(4, 'map32 header'); container = 2; count = view.getUint32(p); p += 4; break;
+        default: fail(`unknown token ${hex(token)} at byte ${at}`);
+      }
+    }
+
+    if (isKey && length < 0) fail(`map key at byte ${at} is not a string`);
+    if (length >= 0) {
+      need(length, 'string');
+      let ascii = true;
+      for (let i = p; i < p + length; i++) if (bytes[i] >= 0x80) { ascii = false; break; }
+      let text: string | undefined;
+      if (!ascii) {
+        try {
+          text = utf8.decode(bytes.subarray(p, p + length));
+        } catch (err) {
+          if (!(err instanceof TypeError)) throw err;
+          fail(`string at byte ${at} is not valid UTF-8`);
+        }
+      }
+      if (isKey) {
+        if (bytesEqual(bytes, p, length, PROTO)) fail(`map key '__proto__' at byte ${at} is not allowed`);
+        if (top === 0 && bytesEqual(bytes, p, length, ID)) idNext = true;
+      } else if (isIdValue && length >= 1 && length <= limits.maxIdLength * 4) {
+        text ??= utf8.decode(bytes.subarray(p, p + length));
+        if (text.length <= limits.maxIdLength) id = text;
+      }
+      p += length;
+    }
+
+    if (container !== 0) {
+      if (remaining.length + 1 > limits.maxDepth) fail(`nesting deeper than ${limits.maxDepth} levels at byte ${at}`);
+      if (container === 1 && count > limits.maxArrayLength) {
+        fail(`array of ${count} elements at byte ${at} is longer than ${limits.maxArrayLength}`);
+      }
+      const items = container === 2 ? count * 2 : count;
+      // Every item takes at least one byte: a header promising more is truncated (and must not allocate).
+      if (items > end - p) fail(`truncated ${container === 2 ? 'map' : 'array'} at byte ${at}`);
+      if (items > 0) {
+        remaining.push(items);
+        isMap.push(container === 2);
+        continue;
+      }
+    }
+    // One item complete: close every container it completes.
+    while (remaining.length > 0) {
+      if (--remaining[remaining.length - 1] > 0) break;
+      remaining.pop();
+      isMap.pop();
+    }
+    if (remaining.length === 0) break;
+    if (p >= end) fail(`truncated at byte ${p}`);
+  }
+  if (p !== end) fail(`${end - p} trailing byte(s) after the value at byte ${p}`);
+}
+
+/**
+ * The decoder for bytes that passed `scanMsgpack`. Safe integers encoded as int64 come out
+ * as numbers (other languages often encode every integer as int64); larger ones as bigint,
+ * which the value check turns into decimal strings.
+ */
+// 'auto' and skipValues exist in msgpackr 2.x but are missing from its type declarations.
+type MsgpackrOptions = Omit<Options, 'int64AsType'> & { int64AsType?: 'auto'; skipValues?: unknown[] };
+const unpackr = new Unpackr({
+  useRecords: false, mapsAsObjects: true, structuredClone: false, int64AsType: 'auto',
+} satisfies MsgpackrOptions as unknown as Options);
+
+/** Decodes one MessagePack value. Only call it on bytes that passed `scanMsgpack`. */
+export function unpackScanned(bytes: Uint8Array): unknown {
+  return unpackr.unpack(bytes);
+}
+
+/**
+ * The encoder every MessagePack frame goes through: plain maps with minimal headers
+ * (no records, no extensions), object properties holding `undefined` are left out and
+ * `undefined` elsewhere is nil — the same shape JSON.stringify gives, so clients in any
+ * language decode it with a plain MessagePack library. Numbers that are integers
+ * outside the 32-bit range are written as float64 (msgpackr's choice).
+ */
+const packr = new Packr({
+  useRecords: false, variableMapSize: true, skipValues: [undefined], encodeUndefinedAsNil: true,
+} satisfies MsgpackrOptions as unknown as Options);
+
+/** Encodes a JSON-compatible value as MessagePack (plain maps, no record extension). */
+export function encodeMsgpack(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
