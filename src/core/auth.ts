@@ -1,0 +1,115 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createLocalJWKSet, jwtVerify, errors as joseErrors, type JWTPayload, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { GatewayError } from '../errors.js';
+import { isUserId } from '../protocol/validate.js';
+
+/** What the gateway needs from the auth slice of the config. */
+export interface AuthSettings {
+  secret?: string | undefined;
+  publicKeyPem?: string | undefined;
+  jwks?: unknown;
+  algorithms: readonly string[];
+  issuer?: string | undefined;
+  audience?: string | undefined;
+  /** Allowed clock skew for exp/nbf, in milliseconds. */
+  clockTolerance: number;
+}
+
+/** Who a connection acts for, taken from a verified token. Immutable for the connection's life. */
+export interface Principal {
+  /** The token's `sub`. */
+  readonly userId: string;
+  /** Group names or patterns (`room:*`) the user may join, from the `groups` claim. */
+  readonly groups: readonly string[];
+  /** Permissions from the `perms` claim, e.g. `broadcast`. */
+  readonly perms: ReadonlySet<string>;
+}
+
+/** Tokens longer than this are refused before any crypto runs (cheap DoS guard). */
+export const MAX_TOKEN_LENGTH = 8192;
+const MAX_CLAIM_ENTRIES = 256;
+
+/**
+ * Verifies JWTs presented at the WebSocket upgrade (and by HTTP API callers).
+ * Algorithms are pinned from config; a symmetric secret is only ever used for HS*
+ * and a public key / JWKS only for asymmetric algorithms, so a token signed with
+ * HS256 using the RSA public key as the secret cannot pass.
+ */
+export class Authenticator {
+  readonly #key: Uint8Array | KeyObject | JWTVerifyGetKey;
+  readonly #settings: AuthSettings;
+
+  constructor(settings: AuthSettings) {
+    this.#settings = settings;
+    const symmetric = settings.algorithms.every((a) => a.startsWith('HS'));
+    const asymmetric = settings.algorithms.every((a) => !a.startsWith('HS'));
+    if (settings.secret !== undefined) {
+      if (!symmetric) throw new Error('auth: a shared secret can only verify HS* algorithms');
+      this.#key = new TextEncoder().encode(settings.secret);
+    } else if (settings.publicKeyPem !== undefined) {
+      if (!asymmetric) throw new Error('auth: a public key cannot verify HS* algorithms');
+      this.#key = createPublicKey(settings.publicKeyPem);
+    } else if (settings.jwks !== undefined) {
+      if (!asymmetric) throw new Error('auth: a JWKS cannot verify HS* algorithms');
+      this.#key = createLocalJWKSet(settings.jwks as JSONWebKeySet);
+    } else {
+      throw new Error('auth: no secret, public key or JWKS configured');
+    }
+  }
+
+  /** Verifies a token and returns its principal; rejects with UNAUTHORIZED and a reason. */
+  async verify(token: string): Promise<Principal> {
+    if (token.length === 0) throw new GatewayError('UNAUTHORIZED', 'missing token');
+    if (token.length > MAX_TOKEN_LENGTH) throw new GatewayError('UNAUTHORIZED', 'token too large');
+    let payload: JWTPayload;
+    try {
+      const options = {
+        algorithms: [...this.#settings.algorithms],
+        clockTolerance: Math.round(this.#settings.clockTolerance / 1000),
+        ...(this.#settings.issuer !== undefined ? { issuer: this.#settings.issuer } : {}),
+        ...(this.#settings.audience !== undefined ? { audience: this.#settings.audience } : {}),
+      };
+      const key = this.#key;
+      const result = typeof key === 'function'
+        ? await jwtVerify(token, key, options)
+        : await jwtVerify(token, key, options);
+      payload = result.payload;
+    } catch (err) {
+      throw new GatewayError('UNAUTHORIZED', describeJoseError(err));
+    }
+    return principalFrom(payload);
+  }
+}
+
+function describeJoseError(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'token expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `token claim ${err.claim} invalid (${err.reason})`;
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad token signature';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
+  if (err instanceof joseErrors.JOSEError) return `invalid token (${err.code})`;
+  return 'invalid token';
+}
+
+function principalFrom(payload: JWTPayload): Principal {
+  const sub = payload.sub;
+  if (typeof sub !== 'string' || !isUserId(sub)) throw new GatewayError('UNAUTHORIZED', 'token sub is not a valid user id');
+  return Object.freeze({
+    userId: sub,
+    groups: Object.freeze(stringList(payload['groups'], 'groups')),
+    perms: new Set(stringList(payload['perms'], 'perms')),
+  });
+}
+
+function stringList(value: unknown, claim: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.length > MAX_CLAIM_ENTRIES || !value.every((v) => typeof v === 'string' && v.length <= 128)) {
+    throw new GatewayError('UNAUTHORIZED', `token claim ${claim} must be a list of at most ${MAX_CLAIM_ENTRIES} strings`);
+  }
+  return value as string[];
+}
+
+/** Extracts the bearer token from an Authorization header value, or '' when absent. */
+export function bearerToken(header: string): string {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match ? match[1]! : '';
+}

@@ -1,0 +1,126 @@
+import { GatewayError, toGatewayError } from '../errors.js';
+import type { ClientFrame } from '../protocol/frames.js';
+import { errorFrame } from '../protocol/codec.js';
+import type { Connection } from './connection.js';
+import type { GroupPolicy } from './group-policy.js';
+import type { Hub } from './hub.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { Messaging } from './messaging.js';
+import type { PresenceService } from './presence.js';
+import { topics } from './topics.js';
+
+export interface ClientDeps {
+  hub: Hub;
+  messaging: Messaging;
+  presence: PresenceService;
+  groups: GroupPolicy;
+  maxGroupsPerConn: number;
+  clock: () => number;
+  metrics: Metrics;
+}
+
+/**
+ * Carries out one decoded client frame for one connection and answers it. Every
+ * frame with an `id` gets exactly one reply carrying that id (an ack, a pong, a
+ * query answer or an error); replies to frames without an id are sent all the
+ * same, without one. Errors never escape: they become error frames.
+ */
+export class ClientHandler {
+  constructor(private readonly deps: ClientDeps) {}
+
+  async handle(conn: Connection, frame: ClientFrame): Promise<void> {
+    try {
+      await this.#dispatch(conn, frame);
+    } catch (err) {
+      const gatewayError = toGatewayError(err);
+      if (gatewayError.code === 'INTERNAL') conn.log.error({ err, type: frame.type }, 'frame failed');
+      this.deps.hub.send(conn, errorFrame(gatewayError, frame.id));
+    }
+  }
+
+  async #dispatch(conn: Connection, frame: ClientFrame): Promise<void> {
+    const { hub, messaging, presence } = this.deps;
+    const userId = conn.principal.userId;
+    const id = frame.id;
+    const reply = (data: Record<string, unknown>, type: 'ack' | 'presence' | 'sync' = 'ack') => {
+      hub.send(conn, (id === undefined ? { type, data } : { type, id, data }) as never);
+    };
+
+    switch (frame.type) {
+      case 'ping':
+        hub.send(conn, id === undefined ? { type: 'pong', data: { timestamp: this.deps.clock() } } : { type: 'pong', id, data: { timestamp: this.deps.clock() } });
+        return;
+      case 'message': {
+        if (frame.data.from !== undefined && frame.data.from !== userId) {
+          throw new GatewayError('FORBIDDEN', 'data.from must be your own user id');
+        }
+        this.deps.metrics.inc('messages_direct_total');
+        reply(await messaging.direct(userId, frame.data.to, frame.data.content));
+        return;
+      }
+      case 'join': {
+        const group = frame.data.group;
+        if (!this.deps.groups.mayJoin(conn.principal.groups, group)) throw new GatewayError('FORBIDDEN', `may not join ${group}`);
+        if (!conn.groups.has(group)) {
+          if (conn.groups.size >= this.deps.maxGroupsPerConn) {
+            throw new GatewayError('BAD_REQUEST', `at most ${this.deps.maxGroupsPerConn} groups per connection`);
+          }
+          conn.groups.add(group);
+          hub.subscribe(conn, topics.group(group));
+          await presence.joined(conn, group);
+        }
+        reply({ status: 'ok', group, timestamp: this.deps.clock() });
+        return;
+      }
+      case 'leave': {
+        const group = frame.data.group;
+        if (conn.groups.delete(group)) {
+          hub.unsubscribe(conn, topics.group(group));
+          await presence.left(conn, group);
+        }
+        reply({ status: 'ok', group, timestamp: this.deps.clock() });
+        return;
+      }
+      case 'group': {
+        if (!conn.groups.has(frame.data.group)) throw new GatewayError('FORBIDDEN', `not a member of ${frame.data.group}`);
+        this.deps.metrics.inc('messages_group_total');
+        reply(await messaging.group(userId, frame.data.group, frame.data.content));
+        return;
+      }
+      case 'broadcast': {
+        if (!conn.principal.perms.has('broadcast')) throw new GatewayError('FORBIDDEN', 'broadcast needs the broadcast permission');
+        this.deps.metrics.inc('messages_broadcast_total');
+        reply(await messaging.broadcast(userId, frame.data.content));
+        return;
+      }
+      case 'status':
+        await presence.setStatus(conn, frame.data.status);
+        reply({ status: 'ok', timestamp: this.deps.clock() });
+        return;
+      case 'watch':
+        presence.watch(conn, frame.data.users);
+        reply({ status: 'ok', watching: conn.watching.size, timestamp: this.deps.clock() });
+        return;
+      case 'unwatch':
+        presence.unwatch(conn, frame.data.users);
+        reply({ status: 'ok', watching: conn.watching.size, timestamp: this.deps.clock() });
+        return;
+      case 'presence': {
+        const data = frame.data;
+        if ('group' in data) reply(await presence.groupQuery(conn, data.group), 'presence');
+        else reply({ users: await presence.query(data.users) }, 'presence');
+        return;
+      }
+      case 'ack': {
+        const removed = await messaging.ack(userId, frame.data.upTo);
+        if (id !== undefined) reply({ status: 'ok', upTo: frame.data.upTo, removed, timestamp: this.deps.clock() });
+        return;
+      }
+      case 'sync': {
+        const count = await messaging.replay(conn, frame.data.after);
+        if (id !== undefined) reply({ count }, 'sync');
+        return;
+      }
+    }
+  }
+}

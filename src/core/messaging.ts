@@ -1,0 +1,140 @@
+import type { Logger } from 'pino';
+import type { Inbox, InboxEntry } from '../engine/inbox.js';
+import type { AckOut, Content, MessageOut } from '../protocol/frames.js';
+import type { Hub } from './hub.js';
+import type { Connection } from './connection.js';
+import type { IdGenerator } from './ids.js';
+import { KeyedQueue } from './keyed-queue.js';
+import { topics } from './topics.js';
+
+/** Tells whether a user has an open connection anywhere (the presence store in cluster mode). */
+export type ConnectedProbe = (userId: string) => Promise<boolean>;
+
+/** Inbox entries sent per read during replay; bounds memory per syncing connection. */
+export const REPLAY_PAGE = 200;
+
+/**
+ * Direct messages, group messages, broadcasts and the inbox protocol (acks,
+ * receipts, replay).
+ *
+ * Direct delivery contract: a message is appended to the recipient's inbox (and so
+ * gets its per-user seq) before it is published and before the sender is
+ * acknowledged. Everything addressed to one user goes through one queue on this
+ * node, so its connections see seq in increasing order, live and replayed alike.
+ * Delivery is at-least-once: a message stays in the inbox until the recipient
+ * acknowledges it, and is replayed on every connect until then.
+ */
+export class Messaging {
+  readonly #hub: Hub;
+  readonly #inbox: Inbox;
+  readonly #ids: IdGenerator;
+  readonly #isConnected: ConnectedProbe;
+  readonly #log: Logger;
+  readonly #clock: () => number;
+  readonly #queue = new KeyedQueue();
+
+  constructor(deps: { hub: Hub; inbox: Inbox; ids: IdGenerator; isConnected: ConnectedProbe; log: Logger; clock?: () => number }) {
+    this.#hub = deps.hub;
+    this.#inbox = deps.inbox;
+    this.#ids = deps.ids;
+    this.#isConnected = deps.isConnected;
+    this.#log = deps.log;
+    this.#clock = deps.clock ?? Date.now;
+  }
+
+  /**
+   * Stores and delivers a direct message from `from` to `to`. Resolves with the
+   * sender's ack data: `delivered` when a connection of the recipient was online to
+   * receive it, `stored` when it waits in the inbox.
+   */
+  async direct(from: string, to: string, content: Content): Promise<AckOut['data']> {
+    const mid = this.#ids.next();
+    const timestamp = this.#clock();
+    return this.#queue.run(to, async () => {
+      const { seq, dropped } = await this.#inbox.append(to, { mid, from, to, content, timestamp });
+      const frame: MessageOut = { type: 'message', data: { mid, from, to, content, timestamp, seq } };
+      const online = await this.#isConnected(to);
+      if (online) {
+        await this.#hub.publish(topics.user(to), frame);
+        if (dropped > 0) await this.#reportDropped(to);
+      }
+      return { mid, status: online ? 'delivered' : 'stored', timestamp, seq };
+    });
+  }
+
+  /** Fans a group message out to every member connection (the sender's included). */
+  async group(from: string, group: string, content: Content): Promise<AckOut['data']> {
+    const mid = this.#ids.next();
+    const timestamp = this.#clock();
+    await this.#hub.publish(topics.group(group), { type: 'group', data: { mid, from, group, content, timestamp } });
+    return { mid, status: 'accepted', timestamp };
+  }
+
+  /** Fans a broadcast out to every connection of every node. */
+  async broadcast(from: string, content: Content): Promise<AckOut['data']> {
+    const mid = this.#ids.next();
+    const timestamp = this.#clock();
+    await this.#hub.publish(topics.all, { type: 'broadcast', data: { mid, from, content, timestamp } });
+    return { mid, status: 'accepted', timestamp };
+  }
+
+  /**
+   * Cumulative acknowledgement by the recipient: removes every inbox entry with
+   * seq <= upTo and sends each one's sender a `receipt`. Returns how many were removed.
+   */
+  async ack(userId: string, upTo: number): Promise<number> {
+    const removed = await this.#inbox.ack(userId, upTo);
+    const timestamp = this.#clock();
+    for (const entry of removed) {
+      await this.#hub.publish(topics.user(entry.from), {
+        type: 'receipt',
+        data: { mid: entry.mid, to: entry.to, status: 'delivered', timestamp },
+      });
+    }
+    return removed.length;
+  }
+
+  /**
+   * Sends the connection every unacknowledged message with seq > after, in order,
+   * marked `offline: true`, then any loss report. Runs in the user's queue, so no
+   * live message overtakes the replay on this node.
+   */
+  async replay(conn: Connection, after: number): Promise<number> {
+    const userId = conn.principal.userId;
+    return this.#queue.run(userId, async () => {
+      const dropped = await this.#inbox.takeDropped(userId);
+      if (dropped > 0) this.#hub.send(conn, { type: 'sync', data: { dropped } });
+      let cursor = after;
+      let sent = 0;
+      for (;;) {
+        if (conn.socket === undefined) break;
+        const page = await this.#inbox.read(userId, cursor, REPLAY_PAGE);
+        if (page.length === 0) break;
+        conn.socket?.cork(() => {
+          for (const entry of page) this.#hub.send(conn, replayFrame(entry));
+        });
+        sent += page.length;
+        cursor = page[page.length - 1]!.seq;
+        if (page.length < REPLAY_PAGE) break;
+      }
+      return sent;
+    });
+  }
+
+  async #reportDropped(userId: string): Promise<void> {
+    const dropped = await this.#inbox.takeDropped(userId);
+    if (dropped > 0) await this.#hub.publish(topics.user(userId), { type: 'sync', data: { dropped } });
+  }
+
+  /** Resolves when every queued delivery has settled (used at shutdown). */
+  async idle(): Promise<void> {
+    await this.#queue.idle();
+  }
+}
+
+function replayFrame(entry: InboxEntry): MessageOut {
+  return {
+    type: 'message',
+    data: { mid: entry.mid, from: entry.from, to: entry.to, content: entry.content, timestamp: entry.timestamp, seq: entry.seq, offline: true },
+  };
+}

@@ -1,0 +1,188 @@
+import type { Logger } from 'pino';
+import { GatewayError } from '../errors.js';
+import type { ChosenStatus, PresenceRecord, PresenceStore } from '../engine/presence.js';
+import type { UserStatus } from '../protocol/frames.js';
+import type { Connection } from './connection.js';
+import type { Hub } from './hub.js';
+import { topics } from './topics.js';
+
+export interface PresenceSettings {
+  /** How long a user with no connection stays online before `offline` is announced (ms). */
+  offlineGrace: number;
+  /** Users one connection may watch at once. */
+  maxWatch: number;
+  /** Whether members of a group receive join/leave events of that group. */
+  groupEvents: boolean;
+}
+
+/** Online members returned by a group presence query at most (the count is always exact). */
+export const GROUP_QUERY_LIMIT = 1000;
+
+/** What others see: invisible users look offline. */
+export function visibleStatus(status: ChosenStatus | 'offline'): UserStatus {
+  return status === 'invisible' ? 'offline' : status;
+}
+
+/**
+ * Presence as the clients see it: announces status transitions to watchers
+ * (topic `p:<user>`), runs the offline grace timers and answers queries. The store
+ * decides transitions atomically, so each is announced once per user.
+ */
+export class PresenceService {
+  readonly #store: PresenceStore;
+  readonly #hub: Hub;
+  readonly #nodeId: string;
+  readonly #settings: PresenceSettings;
+  readonly #log: Logger;
+  readonly #clock: () => number;
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #inflight = new Set<Promise<unknown>>();
+
+  constructor(deps: { store: PresenceStore; hub: Hub; nodeId: string; settings: PresenceSettings; log: Logger; clock?: () => number }) {
+    this.#store = deps.store;
+    this.#hub = deps.hub;
+    this.#nodeId = deps.nodeId;
+    this.#settings = deps.settings;
+    this.#log = deps.log;
+    this.#clock = deps.clock ?? Date.now;
+  }
+
+  /** Registers a connection and announces `online` when the user came online. */
+  connected(conn: Connection): Promise<void> {
+    return this.#track(this.#connected(conn));
+  }
+
+  /** Leaves the connection's groups, then starts the grace timer when it was the user's last connection. */
+  disconnected(conn: Connection): Promise<void> {
+    return this.#track(this.#disconnected(conn));
+  }
+
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#inflight.add(work);
+    const done = (): void => {
+      this.#inflight.delete(work);
+    };
+    work.then(done, done);
+    return work;
+  }
+
+  /** Resolves when every connect/disconnect registration started so far has settled (shutdown). */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.#inflight]);
+  }
+
+  async #connected(conn: Connection): Promise<void> {
+    const userId = conn.principal.userId;
+    const result = await this.#store.connect(userId, conn.id, this.#nodeId, this.#clock());
+    if (result.cameOnline && result.status !== 'invisible') await this.#announce(userId, result.status);
+  }
+
+  async #disconnected(conn: Connection): Promise<void> {
+    const userId = conn.principal.userId;
+    for (const group of conn.groups) await this.left(conn, group);
+    const result = await this.#store.disconnect(userId, conn.id, this.#clock(), this.#settings.offlineGrace);
+    if (result.lastConnection) this.#armGrace(userId);
+  }
+
+  #armGrace(userId: string): void {
+    clearTimeout(this.#timers.get(userId));
+    const timer = setTimeout(() => {
+      this.#timers.delete(userId);
+      this.#expire(userId).catch((err: unknown) => this.#log.error({ err, userId }, 'presence expiry failed'));
+    }, this.#settings.offlineGrace);
+    timer.unref();
+    this.#timers.set(userId, timer);
+  }
+
+  async #expire(userId: string): Promise<void> {
+    if (!(await this.#store.expire(userId, this.#clock()))) return;
+    // The store keeps the chosen status; an invisible user was never announced online.
+    const record = (await this.#store.get([userId])).get(userId);
+    if (record?.status === 'invisible') return;
+    await this.#announce(userId, 'offline');
+  }
+
+  /** Sets the user's chosen status (shared by all its connections) and announces what watchers should see. */
+  async setStatus(conn: Connection, status: ChosenStatus): Promise<void> {
+    const userId = conn.principal.userId;
+    const previous = await this.#store.setStatus(userId, status, this.#clock());
+    if (previous === undefined) throw new GatewayError('INTERNAL', 'presence record missing for a connected user');
+    const before = visibleStatus(previous);
+    const after = visibleStatus(status);
+    if (before !== after) await this.#announce(userId, after);
+  }
+
+  watch(conn: Connection, users: readonly string[]): void {
+    const fresh = users.filter((u) => !conn.watching.has(u));
+    if (conn.watching.size + fresh.length > this.#settings.maxWatch) {
+      throw new GatewayError('BAD_REQUEST', `watch list would exceed ${this.#settings.maxWatch} users`);
+    }
+    for (const user of fresh) {
+      conn.watching.add(user);
+      this.#hub.subscribe(conn, topics.presence(user));
+    }
+  }
+
+  unwatch(conn: Connection, users: readonly string[]): void {
+    for (const user of users) {
+      if (conn.watching.delete(user)) this.#hub.unsubscribe(conn, topics.presence(user));
+    }
+  }
+
+  /** Presence of users as others see it. */
+  async query(users: readonly string[]): Promise<Record<string, { status: UserStatus; lastSeen: number; connections: number }>> {
+    const records = await this.#store.get(users);
+    const now = this.#clock();
+    const out: Record<string, { status: UserStatus; lastSeen: number; connections: number }> = Object.create(null);
+    for (const user of users) out[user] = view(records.get(user), now);
+    return out;
+  }
+
+  /** Online (visible) members of a group; only members may ask. */
+  async groupQuery(conn: Connection, group: string): Promise<{ group: string; online: string[]; count: number }> {
+    if (!conn.groups.has(group)) throw new GatewayError('FORBIDDEN', `not a member of ${group}`);
+    const { users } = await this.#store.members(group, GROUP_QUERY_LIMIT);
+    const records = await this.#store.get(users);
+    const online = users.filter((u) => {
+      const r = records.get(u);
+      return r !== undefined && r.online && r.status !== 'invisible';
+    });
+    return { group, online, count: online.length };
+  }
+
+  async joined(conn: Connection, group: string): Promise<void> {
+    await this.#store.join(group, conn.principal.userId, conn.id);
+    if (this.#settings.groupEvents) await this.#member(group, conn.principal.userId, 'join');
+  }
+
+  async left(conn: Connection, group: string): Promise<void> {
+    await this.#store.leave(group, conn.principal.userId, conn.id);
+    if (this.#settings.groupEvents) await this.#member(group, conn.principal.userId, 'leave');
+  }
+
+  async isConnected(userId: string): Promise<boolean> {
+    const record = (await this.#store.get([userId])).get(userId);
+    return record !== undefined && record.connections > 0;
+  }
+
+  async #member(group: string, userId: string, event: 'join' | 'leave'): Promise<void> {
+    await this.#hub.publish(topics.group(group), { type: 'member', data: { group, userId, event, timestamp: this.#clock() } });
+  }
+
+  async #announce(userId: string, status: UserStatus): Promise<void> {
+    await this.#hub.publish(topics.presence(userId), { type: 'status', data: { userId, status, timestamp: this.#clock() } });
+  }
+
+  /** Stops grace timers (shutdown); the store keeps lastSeen. */
+  stop(): void {
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+  }
+}
+
+function view(record: PresenceRecord | undefined, now: number): { status: UserStatus; lastSeen: number; connections: number } {
+  if (record === undefined || !record.online) return { status: 'offline', lastSeen: record?.lastSeen ?? 0, connections: 0 };
+  if (record.status === 'invisible') return { status: 'offline', lastSeen: record.lastSeen, connections: 0 };
+  // A visible user in its grace period is still online; one with connections is seen now.
+  return { status: visibleStatus(record.status), lastSeen: record.connections > 0 ? now : record.lastSeen, connections: record.connections };
+}

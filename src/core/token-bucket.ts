@@ -1,0 +1,38 @@
+/**
+ * A token bucket: `burst` tokens at most, refilled continuously at `ratePerSecond`.
+ * Time is passed in (milliseconds, monotonic) so callers batch clock reads and tests
+ * control time.
+ */
+export class TokenBucket {
+  #tokens: number;
+  #last: number;
+
+  constructor(readonly ratePerSecond: number, readonly burst: number, now: number) {
+    this.#tokens = burst;
+    this.#last = now;
+  }
+
+  #refill(now: number): void {
+    const elapsed = now - this.#last;
+    if (elapsed > 0) {
+      this.#tokens = Math.min(this.burst, this.#tokens + (elapsed * this.ratePerSecond) / 1000);
+      this.#last = now;
+    }
+  }
+
+  /** Takes one token. Returns 0 when taken, otherwise the milliseconds until one is available. */
+  take(now: number): number {
+    this.#refill(now);
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return 0;
+    }
+    return Math.ceil(((1 - this.#tokens) * 1000) / this.ratePerSecond);
+  }
+
+  /** True when the bucket is full (nothing to remember about this key any more). */
+  isFull(now: number): boolean {
+    this.#refill(now);
+    return this.#tokens >= this.burst;
+  }
+}

@@ -1,0 +1,28 @@
+import type { Format } from '../protocol/frames.js';
+
+/**
+ * Logical topics name who a frame is for; each maps to one uWS topic per wire
+ * format so that a frame is encoded once per format and fanned out natively.
+ * Logical topics cross nodes through the Broker; format topics never leave a node.
+ */
+export const topics = {
+  /** Every connection of one user. */
+  user: (userId: string) => `u:${userId}`,
+  /** Every member connection of one group. */
+  group: (group: string) => `g:${group}`,
+  /** Every connection (global broadcast). */
+  all: 'all',
+  /** Watchers of one user's presence. */
+  presence: (userId: string) => `p:${userId}`,
+} as const;
+
+const SUFFIX: Record<Format, string> = { json: '|j', msgpack: '|m' };
+
+export function formatTopic(logical: string, format: Format): string {
+  return logical + SUFFIX[format];
+}
+
+/** The logical topic of a uWS format topic. */
+export function logicalTopic(formatTopicName: string): string {
+  return formatTopicName.slice(0, -2);
+}

@@ -1,0 +1,218 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { idleTimeoutSeconds } from './config.js';
+import { CLOSE } from './errors.js';
+import type { Broker } from './engine/broker.js';
+import type { Inbox } from './engine/inbox.js';
+import type { PresenceStore } from './engine/presence.js';
+import { MemoryBroker } from './engine/memory/broker.js';
+import { MemoryInbox } from './engine/memory/inbox.js';
+import { MemoryPresenceStore } from './engine/memory/presence.js';
+import { LmdbInbox } from './engine/lmdb/inbox.js';
+import { LmdbPresenceStore } from './engine/lmdb/presence.js';
+import { DEFAULT_CODEC_LIMITS } from './protocol/codec.js';
+import { Admission } from './core/admission.js';
+import { Authenticator } from './core/auth.js';
+import { ClientHandler } from './core/client.js';
+import { GroupPolicy } from './core/group-policy.js';
+import { Hub } from './core/hub.js';
+import { IdGenerator } from './core/ids.js';
+import { IpGuard, UserRateLimiter } from './core/limits.js';
+import { Messaging } from './core/messaging.js';
+import { PresenceService } from './core/presence.js';
+import { Metrics } from './metrics/registry.js';
+import { Monitor } from './metrics/monitor.js';
+import { attachNotFound, attachOperationalRoutes } from './transport/http.js';
+import uws, { isNative } from './transport/uws.js';
+import { attachWebSocket } from './transport/websocket.js';
+
+/** The engines one gateway runs on. Chosen by `createEngines` from config, or given by tests. */
+export interface Engines {
+  broker: Broker;
+  inbox: Inbox;
+  presence: PresenceStore;
+  close(): Promise<void>;
+}
+
+/**
+ * The one place that picks engine implementations. Without a Redis section the
+ * embedded engines run: LMDB (durable, default) or memory, per Offline.Engine.
+ * An unknown engine name throws.
+ */
+export async function createEngines(config: Config): Promise<Engines> {
+  const inboxOptions = { maxPerUser: config.offline.maxPerUser, ttlMs: config.offline.ttl };
+  if (config.redis !== undefined) {
+    throw new Error('Redis engines are not available in this build; remove the Redis section');
+  }
+  const broker = new MemoryBroker();
+  switch (config.offline.engine) {
+    case 'memory': {
+      const inbox = new MemoryInbox(inboxOptions);
+      const presence = new MemoryPresenceStore();
+      return { broker, inbox, presence, close: async () => { await inbox.close(); await presence.close(); await broker.close(); } };
+    }
+    case 'lmdb': {
+      mkdirSync(config.offline.path, { recursive: true });
+      const inbox = await LmdbInbox.open({ ...inboxOptions, path: config.offline.path });
+      const presence = await LmdbPresenceStore.open({ path: config.offline.path });
+      return { broker, inbox, presence, close: async () => { await inbox.close(); await presence.close(); await broker.close(); } };
+    }
+    default:
+      throw new Error(`unknown Offline.Engine ${String(config.offline.engine)}`);
+  }
+}
+
+export interface GatewayOptions {
+  config: Config;
+  log: Logger;
+  /** Engines to run on instead of the configured ones (tests). */
+  engines?: Engines;
+  /** Start on the JavaScript fallback of uWS instead of refusing (SWITCHBOARD_ALLOW_UWS_FALLBACK=1). */
+  allowFallback?: boolean;
+}
+
+/**
+ * A running gateway: the composition root. Start order: engines, hub and services,
+ * routes, listen. Stop order (SIGTERM): stop listening, close every connection with
+ * 1012, wait for them (bounded by ShutdownTimeout), drain queued deliveries, close
+ * engines.
+ */
+export class Gateway {
+  readonly nodeId: string;
+  #listenSocket: us_listen_socket | undefined;
+  #port = 0;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly config: Config,
+    readonly app: TemplatedApp,
+    readonly hub: Hub,
+    readonly engines: Engines,
+    readonly metrics: Metrics,
+    private readonly parts: { messaging: Messaging; presence: PresenceService; monitor: Monitor; sweep: { stop(): void }; log: Logger; inboxSweep: NodeJS.Timeout },
+    nodeId: string,
+  ) {
+    this.nodeId = nodeId;
+  }
+
+  static async start(options: GatewayOptions): Promise<Gateway> {
+    const { config, log } = options;
+    if (!isNative() && options.allowFallback !== true) {
+      throw new Error('uWebSockets.js native binary did not load (JavaScript fallback active); refusing to start. Set SWITCHBOARD_ALLOW_UWS_FALLBACK=1 to run degraded.');
+    }
+    if (!isNative()) log.warn('RUNNING ON THE uWebSockets.js JAVASCRIPT FALLBACK: expect a fraction of normal throughput');
+
+    const nodeId = config.cluster.nodeId ?? `n-${randomBytes(6).toString('hex')}`;
+    const engines = options.engines ?? (await createEngines(config));
+    const app = config.tls === undefined
+      ? uws.App()
+      : uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile, ...(config.tls.passphrase !== undefined ? { passphrase: config.tls.passphrase } : {}) });
+
+    const hub = new Hub({ app, broker: engines.broker, nodeId, log: log.child({ module: 'hub' }) });
+    const presence = new PresenceService({ store: engines.presence, hub, nodeId, settings: config.presence, log: log.child({ module: 'presence' }) });
+    const messaging = new Messaging({
+      hub,
+      inbox: engines.inbox,
+      ids: new IdGenerator(),
+      isConnected: (userId) => presence.isConnected(userId),
+      log: log.child({ module: 'messaging' }),
+    });
+    const admission = new Admission(hub, { maxConn: config.server.maxConn, maxConnPerUser: config.limits.maxConnPerUser, perUserPolicy: config.limits.perUserPolicy });
+    const metrics = new Metrics();
+    const client = new ClientHandler({
+      hub,
+      messaging,
+      presence,
+      groups: new GroupPolicy(config.groups.open),
+      maxGroupsPerConn: config.limits.maxGroupsPerConn,
+      clock: Date.now,
+      metrics: metrics,
+    });
+    const sweep = attachWebSocket(app, {
+      settings: {
+        path: config.server.path,
+        idleTimeoutSeconds: idleTimeoutSeconds(config.server),
+        writeTimeout: config.server.writeTimeout,
+        maxMessageBytes: config.limits.maxMessageBytes,
+        maxBackpressure: config.limits.maxBackpressure,
+        compression: config.compression.enable,
+        rate: config.limits.rateLimit,
+      },
+      codecLimits: { ...DEFAULT_CODEC_LIMITS, maxUsersPerList: Math.max(1, config.presence.maxWatch) },
+      hub,
+      auth: new Authenticator(config.auth),
+      admission,
+      ipGuard: new IpGuard(config.limits),
+      userRate: new UserRateLimiter(config.limits.rateLimit),
+      client,
+      presence,
+      messaging,
+      metrics: metrics,
+      connIds: new IdGenerator(),
+      log: log.child({ module: 'ws' }),
+    });
+    attachOperationalRoutes(app, { metrics: metrics, notReadyReason: () => null });
+    attachNotFound(app);
+
+    const monitor = new Monitor(metrics, config.monitor, log.child({ module: 'monitor' }));
+    const inboxSweep = setInterval(() => {
+      engines.inbox.sweep().catch((err: unknown) => log.error({ err }, 'inbox sweep failed'));
+    }, 60_000);
+    inboxSweep.unref();
+
+    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, presence, monitor, sweep, log, inboxSweep }, nodeId);
+    await gateway.#listen();
+    monitor.start();
+    log.info({ port: gateway.port, host: config.server.host, path: config.server.path, nodeId, tls: config.tls !== undefined }, 'listening');
+    return gateway;
+  }
+
+  async #listen(): Promise<void> {
+    const { host, port } = this.config.server;
+    await new Promise<void>((resolve, reject) => {
+      this.app.listen(host, port, (socket) => {
+        if (socket === false) {
+          reject(new Error(`cannot listen on ${host}:${port} (address in use or not permitted)`));
+          return;
+        }
+        this.#listenSocket = socket;
+        this.#port = uws.us_socket_local_port(socket);
+        resolve();
+      });
+    });
+  }
+
+  /** The bound port (useful with Port 0). */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Graceful stop; idempotent. Connections get 1012 (service restart: reconnect later). */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    const { log } = this.parts;
+    if (this.#listenSocket !== undefined) {
+      uws.us_listen_socket_close(this.#listenSocket);
+      this.#listenSocket = undefined;
+    }
+    this.parts.sweep.stop();
+    this.parts.monitor.stop();
+    clearInterval(this.parts.inboxSweep);
+    for (const conn of [...this.hub.connections()]) conn.socket?.end(CLOSE.RESTART, 'server restart');
+    const deadline = Date.now() + this.config.server.shutdownTimeout;
+    while (this.hub.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    for (const conn of [...this.hub.connections()]) conn.socket?.close();
+    const settled = Promise.all([this.parts.messaging.idle(), this.parts.presence.idle()]);
+    await Promise.race([settled, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))]);
+    this.parts.presence.stop();
+    await this.engines.close();
+    log.info('stopped');
+  }
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig, parseArgs } from './config.js';
+import { Gateway } from './gateway.js';
+import { createLogger } from './log.js';
+
+/**
+ * Process entry: `switchboard [--config FILE]` (default ./config.yaml). Exit codes:
+ * 0 after a graceful stop, 1 when start-up fails (one clear line on stderr), 2 for
+ * a configuration error.
+ */
+async function main(): Promise<void> {
+  let config;
+  try {
+    const { configFile } = parseArgs(process.argv.slice(2));
+    config = loadConfig({ file: configFile ?? 'config.yaml', env: process.env });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+
+  const log = createLogger(config.log.level, config.server.name);
+  let gateway: Gateway;
+  try {
+    gateway = await Gateway.start({ config, log, allowFallback: process.env['SWITCHBOARD_ALLOW_UWS_FALLBACK'] === '1' });
+  } catch (err) {
+    log.fatal({ err }, 'start-up failed');
+    process.stderr.write(`switchboard: ${err instanceof Error ? err.message : String(err)}\n`);
+    log.flush();
+    process.exit(1);
+  }
+
+  let signalled = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (signalled) return;
+    signalled = true;
+    log.info({ signal }, 'stopping');
+    gateway.stop().then(
+      () => {
+        log.flush();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'stop failed');
+        log.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+void main();

@@ -1,0 +1,48 @@
+import type { Logger } from 'pino';
+import type { MetricName, Metrics } from './registry.js';
+
+const RATES: readonly MetricName[] = ['frames_in_total', 'messages_direct_total', 'messages_group_total', 'messages_broadcast_total', 'connections_opened_total'];
+
+/**
+ * Monitor.Enable / Monitor.Interval: logs one line per interval with the connection
+ * count, per-second rates since the last line, and process memory, so an operator
+ * without a metrics scraper still sees load and trends in the logs.
+ */
+export class Monitor {
+  #timer: NodeJS.Timeout | undefined;
+  #last: Partial<Record<MetricName, number>> = {};
+  #lastAt = 0;
+
+  constructor(private readonly metrics: Metrics, private readonly settings: { enable: boolean; interval: number }, private readonly log: Logger) {}
+
+  start(): void {
+    if (!this.settings.enable || this.#timer !== undefined) return;
+    this.#lastAt = Date.now();
+    this.#last = this.metrics.snapshot();
+    this.#timer = setInterval(() => this.tick(), this.settings.interval);
+    this.#timer.unref();
+  }
+
+  /** One report: returns what it logged (tests read it). */
+  tick(): Record<string, number> {
+    const now = Date.now();
+    const seconds = Math.max(0.001, (now - this.#lastAt) / 1000);
+    const snapshot = this.metrics.snapshot();
+    const report: Record<string, number> = { connections: snapshot.connections_current };
+    for (const name of RATES) {
+      report[`${name.replace(/_total$/, '')}_per_s`] = Math.round(((snapshot[name] - (this.#last[name] ?? 0)) / seconds) * 10) / 10;
+    }
+    const mem = process.memoryUsage();
+    report['rss_mb'] = Math.round(mem.rss / 1048576);
+    report['heap_mb'] = Math.round(mem.heapUsed / 1048576);
+    this.#last = snapshot;
+    this.#lastAt = now;
+    this.log.info(report, 'stats');
+    return report;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Every metric the gateway exports, defined in one place so names stay stable and
+ * documented. Values are plain numbers updated on the hot path (no allocation);
+ * `render()` produces the Prometheus text exposition format for GET /metrics.
+ */
+export const METRIC_DEFS = {
+  connections_current: { kind: 'gauge', help: 'Open WebSocket connections on this node' },
+  connections_opened_total: { kind: 'counter', help: 'WebSocket connections opened' },
+  connections_closed_total: { kind: 'counter', help: 'WebSocket connections closed' },
+  upgrades_rejected_total: { kind: 'counter', help: 'WebSocket upgrades refused (auth, limits, bad request)' },
+  frames_in_total: { kind: 'counter', help: 'Frames received from clients' },
+  frames_rejected_total: { kind: 'counter', help: 'Client frames answered with an error' },
+  messages_direct_total: { kind: 'counter', help: 'Direct messages accepted' },
+  messages_group_total: { kind: 'counter', help: 'Group messages accepted' },
+  messages_broadcast_total: { kind: 'counter', help: 'Broadcasts accepted' },
+  slow_consumers_closed_total: { kind: 'counter', help: 'Connections closed because their send buffer stayed over the limit' },
+  http_requests_total: { kind: 'counter', help: 'HTTP requests served' },
+} as const;
+
+export type MetricName = keyof typeof METRIC_DEFS;
+
+export class Metrics {
+  readonly #values = new Map<MetricName, number>();
+
+  constructor(readonly prefix = 'switchboard_') {
+    for (const name of Object.keys(METRIC_DEFS) as MetricName[]) this.#values.set(name, 0);
+  }
+
+  inc(name: MetricName, by = 1): void {
+    this.#values.set(name, (this.#values.get(name) ?? 0) + by);
+  }
+
+  set(name: MetricName, value: number): void {
+    this.#values.set(name, value);
+  }
+
+  get(name: MetricName): number {
+    return this.#values.get(name) ?? 0;
+  }
+
+  snapshot(): Record<MetricName, number> {
+    return Object.fromEntries(this.#values) as Record<MetricName, number>;
+  }
+
+  render(): string {
+    const lines: string[] = [];
+    for (const [name, def] of Object.entries(METRIC_DEFS) as [MetricName, (typeof METRIC_DEFS)[MetricName]][]) {
+      const full = this.prefix + name;
+      lines.push(`# HELP ${full} ${def.help}`, `# TYPE ${full} ${def.kind}`, `${full} ${this.get(name)}`);
+    }
+    return lines.join('\n') + '\n';
+  }
+}

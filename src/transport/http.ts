@@ -1,0 +1,67 @@
+import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { GatewayError } from '../errors.js';
+import type { Metrics } from '../metrics/registry.js';
+
+const STATUS_TEXT: Record<number, string> = {
+  200: '200 OK', 202: '202 Accepted', 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden',
+  404: '404 Not Found', 405: '405 Method Not Allowed', 409: '409 Conflict', 413: '413 Payload Too Large', 422: '422 Unprocessable Entity',
+  429: '429 Too Many Requests', 500: '500 Internal Server Error', 503: '503 Service Unavailable',
+};
+
+export function statusLine(status: number): string {
+  return STATUS_TEXT[status] ?? `${status} Status`;
+}
+
+/**
+ * Writes a JSON response. Call inside the handler's synchronous part or, after an
+ * await, only when the response was not aborted; corks so headers and body leave in
+ * one write.
+ */
+export function sendJson(res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.cork(() => {
+    res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json');
+    for (const [key, value] of Object.entries(headers)) res.writeHeader(key, value);
+    res.end(JSON.stringify(body));
+  });
+}
+
+/** Answers with an error's HTTP status and `{ error: { code, message, ... } }`. */
+export function sendError(res: HttpResponse, err: GatewayError): void {
+  const headers: Record<string, string> = {};
+  const retry = err.details?.['retryAfterMs'];
+  if (typeof retry === 'number') headers['retry-after'] = String(Math.max(1, Math.ceil(retry / 1000)));
+  sendJson(res, err.httpStatus, { error: err.toJSON() }, headers);
+}
+
+export interface HealthSources {
+  metrics: Metrics;
+  /** Null when ready; otherwise why not (e.g. Redis unreachable). */
+  notReadyReason: () => string | null;
+}
+
+/** Registers the operational routes and a JSON 404 for everything else. */
+export function attachOperationalRoutes(app: TemplatedApp, sources: HealthSources): void {
+  app.get('/healthz', (res) => {
+    sources.metrics.inc('http_requests_total');
+    sendJson(res, 200, { status: 'ok' });
+  });
+  app.get('/readyz', (res) => {
+    sources.metrics.inc('http_requests_total');
+    const reason = sources.notReadyReason();
+    if (reason === null) sendJson(res, 200, { status: 'ready' });
+    else sendJson(res, 503, { status: 'not-ready', reason });
+  });
+  app.get('/metrics', (res) => {
+    sources.metrics.inc('http_requests_total');
+    res.cork(() => {
+      res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(sources.metrics.render());
+    });
+  });
+}
+
+/** The last route: anything unmatched gets a JSON 404. Register after every other route. */
+export function attachNotFound(app: TemplatedApp): void {
+  app.any('/*', (res, req) => {
+    sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}` } });
+  });
+}

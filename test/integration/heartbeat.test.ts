@@ -1,0 +1,25 @@
+import t from 'tap';
+import { startGateway } from '../helpers/gateway.js';
+import { TestClient } from '../helpers/client.js';
+import { token } from '../helpers/tokens.js';
+
+t.test('a client that stops answering pings is closed and removed from the hub', async (t) => {
+  const { url, gateway } = await startGateway(t, { ReadTimeout: '8s', HeartbeatInterval: '4s' });
+  const tok = await token({ sub: 'sleepy' });
+  // autoPong off: the client library will not answer the server's pings.
+  const dead = await TestClient.connect(url, { token: tok, wsOptions: { autoPong: false } });
+  const alive = await TestClient.connect(url, { token: await token({ sub: 'awake' }) });
+  let pinged = false;
+  dead.ws.on('ping', () => (pinged = true));
+  t.equal(gateway.hub.userConnectionCount('sleepy'), 1);
+  const closed = await Promise.race([
+    dead.closed,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('dead client not closed within 30 s')), 30_000)),
+  ]);
+  t.ok(pinged, 'the server pinged the idle client');
+  t.not(closed.code, 1000, `closed by the server (code ${closed.code})`);
+  t.equal(gateway.hub.userConnectionCount('sleepy'), 0, 'its user has no connections left');
+  t.equal((await alive.request({ type: 'ping' })).type, 'pong', 'a client that answers pings stays connected');
+  t.equal(gateway.hub.userConnectionCount('awake'), 1);
+  await alive.close();
+});
