@@ -1,18 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { idleTimeoutSeconds } from './config.js';
 import { CLOSE } from './errors.js';
-import type { Broker } from './engine/broker.js';
-import type { Inbox } from './engine/inbox.js';
-import type { PresenceStore } from './engine/presence.js';
-import { MemoryBroker } from './engine/memory/broker.js';
-import { MemoryInbox } from './engine/memory/inbox.js';
-import { MemoryPresenceStore } from './engine/memory/presence.js';
-import { LmdbInbox } from './engine/lmdb/inbox.js';
-import { LmdbPresenceStore } from './engine/lmdb/presence.js';
+import { createEngines, type Engines } from './engines.js';
 import { DEFAULT_CODEC_LIMITS } from './protocol/codec.js';
 import { Admission } from './core/admission.js';
 import { Authenticator } from './core/auth.js';
@@ -28,42 +20,6 @@ import { Monitor } from './metrics/monitor.js';
 import { attachNotFound, attachOperationalRoutes } from './transport/http.js';
 import uws, { isNative } from './transport/uws.js';
 import { attachWebSocket } from './transport/websocket.js';
-
-/** The engines one gateway runs on. Chosen by `createEngines` from config, or given by tests. */
-export interface Engines {
-  broker: Broker;
-  inbox: Inbox;
-  presence: PresenceStore;
-  close(): Promise<void>;
-}
-
-/**
- * The one place that picks engine implementations. Without a Redis section the
- * embedded engines run: LMDB (durable, default) or memory, per Offline.Engine.
- * An unknown engine name throws.
- */
-export async function createEngines(config: Config): Promise<Engines> {
-  const inboxOptions = { maxPerUser: config.offline.maxPerUser, ttlMs: config.offline.ttl };
-  if (config.redis !== undefined) {
-    throw new Error('Redis engines are not available in this build; remove the Redis section');
-  }
-  const broker = new MemoryBroker();
-  switch (config.offline.engine) {
-    case 'memory': {
-      const inbox = new MemoryInbox(inboxOptions);
-      const presence = new MemoryPresenceStore();
-      return { broker, inbox, presence, close: async () => { await inbox.close(); await presence.close(); await broker.close(); } };
-    }
-    case 'lmdb': {
-      mkdirSync(config.offline.path, { recursive: true });
-      const inbox = await LmdbInbox.open({ ...inboxOptions, path: config.offline.path });
-      const presence = await LmdbPresenceStore.open({ path: config.offline.path });
-      return { broker, inbox, presence, close: async () => { await inbox.close(); await presence.close(); await broker.close(); } };
-    }
-    default:
-      throw new Error(`unknown Offline.Engine ${String(config.offline.engine)}`);
-  }
-}
 
 export interface GatewayOptions {
   config: Config;
@@ -92,7 +48,15 @@ export class Gateway {
     readonly hub: Hub,
     readonly engines: Engines,
     readonly metrics: Metrics,
-    private readonly parts: { messaging: Messaging; presence: PresenceService; monitor: Monitor; sweep: { stop(): void }; log: Logger; inboxSweep: NodeJS.Timeout },
+    private readonly parts: {
+      messaging: Messaging;
+      presence: PresenceService;
+      userRate: UserRateLimiter;
+      monitor: Monitor;
+      sweep: { stop(): void };
+      log: Logger;
+      inboxSweep: NodeJS.Timeout;
+    },
     nodeId: string,
   ) {
     this.nodeId = nodeId;
@@ -106,13 +70,23 @@ export class Gateway {
     if (!isNative()) log.warn('RUNNING ON THE uWebSockets.js JAVASCRIPT FALLBACK: expect a fraction of normal throughput');
 
     const nodeId = config.cluster.nodeId ?? `n-${randomBytes(6).toString('hex')}`;
-    const engines = options.engines ?? (await createEngines(config));
+    const engines = options.engines ?? (await createEngines(config, nodeId, log));
     const app = config.tls === undefined
       ? uws.App()
       : uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile, ...(config.tls.passphrase !== undefined ? { passphrase: config.tls.passphrase } : {}) });
 
     const hub = new Hub({ app, broker: engines.broker, nodeId, log: log.child({ module: 'hub' }) });
-    const presence = new PresenceService({ store: engines.presence, hub, nodeId, settings: config.presence, log: log.child({ module: 'presence' }) });
+    const presence = new PresenceService({
+      store: engines.presence,
+      hub,
+      nodeId,
+      settings: {
+        ...config.presence,
+        limit: { max: config.limits.maxConnPerUser, policy: config.limits.perUserPolicy },
+        nodeLease: config.cluster.nodeLease,
+      },
+      log: log.child({ module: 'presence' }),
+    });
     const messaging = new Messaging({
       hub,
       inbox: engines.inbox,
@@ -120,6 +94,7 @@ export class Gateway {
       isConnected: (userId) => presence.isConnected(userId),
       log: log.child({ module: 'messaging' }),
     });
+    const userRate = new UserRateLimiter(config.limits.rateLimit, { share: engines.rateShare, nodeId, log: log.child({ module: 'rate' }) });
     const admission = new Admission(hub, { maxConn: config.server.maxConn, maxConnPerUser: config.limits.maxConnPerUser, perUserPolicy: config.limits.perUserPolicy });
     const metrics = new Metrics();
     const client = new ClientHandler({
@@ -146,7 +121,7 @@ export class Gateway {
       auth: new Authenticator(config.auth),
       admission,
       ipGuard: new IpGuard(config.limits),
-      userRate: new UserRateLimiter(config.limits.rateLimit),
+      userRate,
       client,
       presence,
       messaging,
@@ -163,7 +138,10 @@ export class Gateway {
     }, 60_000);
     inboxSweep.unref();
 
-    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, presence, monitor, sweep, log, inboxSweep }, nodeId);
+    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, presence, userRate, monitor, sweep, log, inboxSweep }, nodeId);
+    await hub.start().catch((err: unknown) => log.warn({ err }, 'could not subscribe the control topic yet; the broker retries'));
+    presence.startLeases();
+    userRate.start();
     await gateway.#listen();
     monitor.start();
     log.info({ port: gateway.port, host: config.server.host, path: config.server.path, nodeId, tls: config.tls !== undefined }, 'listening');
@@ -212,6 +190,7 @@ export class Gateway {
     const settled = Promise.all([this.parts.messaging.idle(), this.parts.presence.idle()]);
     await Promise.race([settled, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))]);
     this.parts.presence.stop();
+    this.parts.userRate.stop();
     await this.engines.close();
     log.info('stopped');
   }

@@ -1,6 +1,7 @@
 import type { WebSocket } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { Format } from '../protocol/frames.js';
+import type { ConnectResult } from '../engine/presence.js';
 import type { Principal } from './auth.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -27,6 +28,8 @@ export interface Connection {
   /** Drains on every malformed frame: empty means a client that keeps sending garbage (close 1008). */
   readonly garbage: TokenBucket;
   socket: WebSocket<Connection> | undefined;
+  /** The presence store's answer at the upgrade; undefined when the store was unreachable. */
+  registration: ConnectResult | undefined;
   /**
    * Settles when the open-time work (presence registration, inbox replay) is done;
    * close-time work chains on it so a quick close never races ahead of its open.
@@ -61,6 +64,7 @@ export function createConnection(
     abuse: new TokenBucket(rate.messagesPerSecond, Math.max(2 * rate.burst, 20), now),
     garbage: new TokenBucket(GARBAGE_PER_SECOND, GARBAGE_BURST, now),
     socket: undefined,
+    registration: undefined,
     ready: Promise.resolve(),
     slowSince: 0,
   };

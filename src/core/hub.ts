@@ -1,7 +1,7 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { Broker, BrokerMessage } from '../engine/broker.js';
-import { FORMATS, type ServerFrame } from '../protocol/frames.js';
+import { FORMATS, type KickOut, type ServerFrame } from '../protocol/frames.js';
 import { EncodedFrame, encodeFrame } from '../protocol/codec.js';
 import type { Connection } from './connection.js';
 import { formatTopic, logicalTopic, topics } from './topics.js';
@@ -126,8 +126,35 @@ export class Hub {
     }
   }
 
+  /** This node's control topic: other nodes address it to act on connections it owns. */
+  get controlTopic(): string {
+    return topics.node(this.#nodeId);
+  }
+
+  /** Subscribes the broker to this node's control topic (before any connection is accepted). */
+  async start(): Promise<void> {
+    await this.#broker.subscribe(this.controlTopic);
+  }
+
+  /**
+   * Closes connection `connId` wherever it lives: here directly, on another node by a
+   * kick frame on that node's control topic.
+   */
+  async kick(connId: string, nodeId: string, code: number, reason: string): Promise<void> {
+    if (nodeId === this.#nodeId) {
+      this.#byId.get(connId)?.socket?.end(code, reason);
+      return;
+    }
+    const frame: KickOut = { type: 'kick', data: { connId, code, reason } };
+    await this.#broker.publish({ topic: topics.node(nodeId), payload: new EncodedFrame(frame).get('msgpack').bytes, origin: this.#nodeId });
+  }
+
   #fromBroker(message: BrokerMessage): void {
     if (message.origin === this.#nodeId) return;
+    if (message.topic === this.controlTopic) {
+      this.#control(message);
+      return;
+    }
     let encoded: EncodedFrame;
     try {
       // Reuses the received bytes as the MessagePack encoding: no re-encode per node.
@@ -137,6 +164,21 @@ export class Hub {
       return;
     }
     this.#publishLocal(message.topic, encoded);
+  }
+
+  #control(message: BrokerMessage): void {
+    let frame: ServerFrame;
+    try {
+      frame = EncodedFrame.fromMsgpack(message.payload).frame;
+    } catch (err) {
+      this.#log.error({ err, origin: message.origin }, 'dropping undecodable control frame');
+      return;
+    }
+    if (frame.type === 'kick') {
+      this.#byId.get(frame.data.connId)?.socket?.end(frame.data.code, frame.data.reason);
+    } else {
+      this.#log.warn({ type: frame.type, origin: message.origin }, 'ignoring unexpected control frame');
+    }
   }
 
   /** Wired to uWS's `subscription` handler: keeps broker subscriptions in step with local interest. */

@@ -1,4 +1,6 @@
+import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
+import type { RateShare } from '../engine/rate-share.js';
 import { TokenBucket } from './token-bucket.js';
 
 export interface RateSettings {
@@ -6,15 +8,27 @@ export interface RateSettings {
   burst: number;
 }
 
+/** How often per-user counts are exchanged with other nodes (ms). */
+export const RATE_SHARE_INTERVAL = 200;
+
 /**
- * Per-user message rate limit, shared by all of a user's connections on this node
- * (each connection also has its own bucket, see Connection). Buckets of users with
- * no connection left are forgotten by `release`.
+ * Per-user message rate limit, shared by all of a user's connections (each
+ * connection also has its own bucket, see Connection). Decisions are local, with no
+ * round trip per frame; with a shared RateShare the node reports what each active
+ * user sent here every RATE_SHARE_INTERVAL and debits what the same user sent on other
+ * nodes, so the limit holds cluster-wide up to the overshoot RateShare documents.
+ * Buckets of users with no connection left are forgotten by `release`.
  */
 export class UserRateLimiter {
   readonly #buckets = new Map<string, TokenBucket>();
+  #sent = new Map<string, number>();
+  #timer: NodeJS.Timeout | undefined;
+  #exchanging = false;
 
-  constructor(readonly settings: RateSettings) {}
+  constructor(
+    readonly settings: RateSettings,
+    private readonly cluster?: { share: RateShare; nodeId: string; log: Logger },
+  ) {}
 
   /** 0 when the user may send now, else milliseconds to wait. */
   take(userId: string, now: number): number {
@@ -23,12 +37,47 @@ export class UserRateLimiter {
       bucket = new TokenBucket(this.settings.messagesPerSecond, this.settings.burst, now);
       this.#buckets.set(userId, bucket);
     }
-    return bucket.take(now);
+    const wait = bucket.take(now);
+    if (wait === 0 && this.#timer !== undefined) this.#sent.set(userId, (this.#sent.get(userId) ?? 0) + 1);
+    return wait;
   }
 
   /** Called when the user's last local connection closes. */
   release(userId: string): void {
     this.#buckets.delete(userId);
+  }
+
+  /** Starts exchanging counts with other nodes (no-op without a shared RateShare). */
+  start(): void {
+    if (this.cluster === undefined || this.#timer !== undefined) return;
+    this.#timer = setInterval(() => void this.#exchange(), RATE_SHARE_INTERVAL);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #exchange(): Promise<void> {
+    const cluster = this.cluster;
+    if (cluster === undefined || this.#exchanging) return;
+    // Users with local buckets are reported even at 0 so we learn what they send elsewhere.
+    const counts = new Map<string, number>();
+    for (const userId of this.#buckets.keys()) counts.set(userId, this.#sent.get(userId) ?? 0);
+    this.#sent = new Map();
+    if (counts.size === 0) return;
+    this.#exchanging = true;
+    try {
+      const remote = await cluster.share.exchange(cluster.nodeId, counts);
+      const now = performance.now();
+      for (const [userId, n] of remote) if (n > 0) this.#buckets.get(userId)?.debit(n, now);
+    } catch (err) {
+      // Sharing is best effort: while it fails each node still enforces the limit locally.
+      cluster.log.debug({ err }, 'rate share exchange failed');
+    } finally {
+      this.#exchanging = false;
+    }
   }
 }
 

@@ -1,12 +1,16 @@
 import type { Logger } from 'pino';
-import { GatewayError } from '../errors.js';
-import type { ChosenStatus, PresenceRecord, PresenceStore } from '../engine/presence.js';
+import { CLOSE, GatewayError } from '../errors.js';
+import type { ChosenStatus, ConnectLimit, ConnectResult, PresenceRecord, PresenceStore } from '../engine/presence.js';
 import type { UserStatus } from '../protocol/frames.js';
 import type { Connection } from './connection.js';
 import type { Hub } from './hub.js';
 import { topics } from './topics.js';
 
 export interface PresenceSettings {
+  /** Per-user connection limit, enforced by the store (cluster-wide with a shared store). */
+  limit: ConnectLimit;
+  /** Node lease (ms): how long a dead node's connections may linger in a shared store. */
+  nodeLease: number;
   /** How long a user with no connection stays online before `offline` is announced (ms). */
   offlineGrace: number;
   /** Users one connection may watch at once. */
@@ -37,6 +41,7 @@ export class PresenceService {
   readonly #clock: () => number;
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #inflight = new Set<Promise<unknown>>();
+  #leaseTimer: NodeJS.Timeout | undefined;
 
   constructor(deps: { store: PresenceStore; hub: Hub; nodeId: string; settings: PresenceSettings; log: Logger; clock?: () => number }) {
     this.#store = deps.store;
@@ -47,9 +52,40 @@ export class PresenceService {
     this.#clock = deps.clock ?? Date.now;
   }
 
-  /** Registers a connection and announces `online` when the user came online. */
-  connected(conn: Connection): Promise<void> {
-    return this.#track(this.#connected(conn));
+  /**
+   * Registers a connection at the upgrade, before its socket exists, applying the
+   * per-user limit atomically in the store (so concurrent upgrades on any node cannot
+   * overshoot). Connections evicted to make room are closed with 4008 wherever they
+   * live. Throws TOO_MANY_CONNECTIONS (policy reject). When the store is unreachable
+   * the connection is admitted on local knowledge only and registered later by
+   * `resync`; the result is then undefined.
+   */
+  async register(connId: string, userId: string): Promise<ConnectResult | undefined> {
+    let result: ConnectResult;
+    try {
+      result = await this.#store.connect(userId, connId, this.#nodeId, this.#clock(), this.#settings.limit);
+    } catch (err) {
+      if (err instanceof GatewayError) throw err;
+      this.#log.warn({ err, userId }, 'presence store unavailable: admitting on local limits, will resync');
+      return undefined;
+    }
+    for (const old of result.evicted) {
+      this.#hub.kick(old.connId, old.nodeId, CLOSE.EVICTED, 'replaced by a newer connection').catch((err: unknown) => {
+        this.#log.error({ err, connId: old.connId, nodeId: old.nodeId }, 'could not evict connection on its node');
+      });
+    }
+    return result;
+  }
+
+  /** Undoes a registration whose upgrade never opened; announces nothing. */
+  async unregister(connId: string, userId: string): Promise<void> {
+    await this.#store.disconnect(userId, connId, this.#clock(), 0);
+    await this.#store.expire(userId, this.#clock());
+  }
+
+  /** Called on open with the registration's result: announces `online` when the user came online. */
+  connected(conn: Connection, registration: ConnectResult | undefined): Promise<void> {
+    return this.#track(this.#connected(conn, registration));
   }
 
   /** Leaves the connection's groups, then starts the grace timer when it was the user's last connection. */
@@ -71,10 +107,47 @@ export class PresenceService {
     await Promise.allSettled([...this.#inflight]);
   }
 
-  async #connected(conn: Connection): Promise<void> {
-    const userId = conn.principal.userId;
-    const result = await this.#store.connect(userId, conn.id, this.#nodeId, this.#clock());
-    if (result.cameOnline && result.status !== 'invisible') await this.#announce(userId, result.status);
+  async #connected(conn: Connection, registration: ConnectResult | undefined): Promise<void> {
+    if (registration !== undefined && registration.cameOnline && registration.status !== 'invisible') {
+      await this.#announce(conn.principal.userId, registration.status);
+    }
+  }
+
+  /**
+   * Re-registers every local connection and group membership in the store. Run when a
+   * shared store comes back (it may have restarted empty); idempotent, so running it
+   * on a store that kept everything changes nothing.
+   */
+  async resync(connections: Iterable<Connection>): Promise<number> {
+    let n = 0;
+    for (const conn of connections) {
+      if (conn.socket === undefined) continue;
+      const userId = conn.principal.userId;
+      const result = await this.#store.connect(userId, conn.id, this.#nodeId, this.#clock());
+      if (result.cameOnline && result.status !== 'invisible') await this.#announce(userId, result.status);
+      for (const group of conn.groups) await this.#store.join(group, userId, conn.id);
+      n += 1;
+    }
+    return n;
+  }
+
+  /**
+   * Keeps this node's lease alive and reaps nodes that died without cleaning up, so
+   * their users go offline (announced once) within about one lease. Runs at a third
+   * of the lease so a live node never lapses on one slow tick.
+   */
+  startLeases(): void {
+    if (this.#leaseTimer !== undefined) return;
+    const tick = async (): Promise<void> => {
+      const now = this.#clock();
+      await this.#store.heartbeat(this.#nodeId, this.#settings.nodeLease, now);
+      for (const userId of await this.#store.reapDeadNodes(now)) await this.#expire(userId);
+    };
+    void tick().catch((err: unknown) => this.#log.warn({ err }, 'presence lease tick failed'));
+    this.#leaseTimer = setInterval(() => {
+      tick().catch((err: unknown) => this.#log.warn({ err }, 'presence lease tick failed'));
+    }, Math.max(100, Math.floor(this.#settings.nodeLease / 3)));
+    this.#leaseTimer.unref();
   }
 
   async #disconnected(conn: Connection): Promise<void> {
@@ -175,6 +248,8 @@ export class PresenceService {
 
   /** Stops grace timers (shutdown); the store keeps lastSeen. */
   stop(): void {
+    clearInterval(this.#leaseTimer);
+    this.#leaseTimer = undefined;
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
   }

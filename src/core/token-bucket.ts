@@ -30,6 +30,16 @@ export class TokenBucket {
     return Math.ceil(((1 - this.#tokens) * 1000) / this.ratePerSecond);
   }
 
+  /**
+   * Removes `n` tokens consumed elsewhere (other nodes). The balance may go negative,
+   * down to -burst, so a user who overshot cluster-wide waits it off, but never for
+   * longer than one full bucket's refill.
+   */
+  debit(n: number, now: number): void {
+    this.#refill(now);
+    this.#tokens = Math.max(-this.burst, this.#tokens - n);
+  }
+
   /** True when the bucket is full (nothing to remember about this key any more). */
   isFull(now: number): boolean {
     this.#refill(now);

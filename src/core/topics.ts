@@ -14,6 +14,8 @@ export const topics = {
   all: 'all',
   /** Watchers of one user's presence. */
   presence: (userId: string) => `p:${userId}`,
+  /** One node's control channel (kicks); broker-only, never a uWS topic. */
+  node: (nodeId: string) => `n:${nodeId}`,
 } as const;
 
 const SUFFIX: Record<Format, string> = { json: '|j', msgpack: '|m' };

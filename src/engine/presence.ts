@@ -31,9 +31,24 @@ export interface PresenceRecord {
   lastSeen: number;
 }
 
+/** The per-user connection limit, applied atomically by `connect` (cluster-wide for shared stores). */
+export interface ConnectLimit {
+  max: number;
+  /** `reject`: throw TOO_MANY_CONNECTIONS at the limit. `evict-oldest`: remove the oldest connections to make room. */
+  policy: 'reject' | 'evict-oldest';
+}
+
+/** A connection removed from the store by evict-oldest; the node that owns it must close it (code 4008). */
+export interface EvictedConnection {
+  connId: string;
+  nodeId: string;
+}
+
 export interface ConnectResult {
   /** The user's connection count after this one was added. */
   count: number;
+  /** Connections removed to make room (evict-oldest), oldest first; [] otherwise. */
+  evicted: EvictedConnection[];
   /** True when the user was offline (not in grace) before: the caller announces `online`. */
   cameOnline: boolean;
   /** The user's chosen status after connecting (invisible persists; others reset to online when the user comes online). */
@@ -48,8 +63,14 @@ export interface DisconnectResult {
 }
 
 export interface PresenceStore {
-  /** Registers one connection of a user, owned by `nodeId`. Idempotent per connId. */
-  connect(userId: string, connId: string, nodeId: string, now: number): Promise<ConnectResult>;
+  /**
+   * Registers one connection of a user, owned by `nodeId`. Idempotent per connId (a
+   * repeat changes nothing and evicts nothing). With `limit`, the count check and the
+   * insert are one atomic step: at most `limit.max` connections per user are ever
+   * registered; `reject` throws GatewayError('TOO_MANY_CONNECTIONS'), `evict-oldest`
+   * removes the oldest connections (by connect time) and returns them.
+   */
+  connect(userId: string, connId: string, nodeId: string, now: number, limit?: ConnectLimit): Promise<ConnectResult>;
   /** Unregisters a connection. When it was the last, the user enters grace until `now + graceMs`. Idempotent per connId. */
   disconnect(userId: string, connId: string, now: number, graceMs: number): Promise<DisconnectResult>;
   /**
@@ -68,5 +89,20 @@ export interface PresenceStore {
   leave(group: string, userId: string, connId: string): Promise<void>;
   /** Users with at least one connection in the group, at most `limit` of them, and the total number of such users. */
   members(group: string, limit: number): Promise<{ users: string[]; count: number }>;
+  /**
+   * Renews this node's lease until `now + leaseMs`. Shared stores use leases to find
+   * nodes that died without unregistering their connections; single-node stores
+   * need none and do nothing.
+   */
+  heartbeat(nodeId: string, leaseMs: number, now: number): Promise<void>;
+  /**
+   * Removes every connection (and group membership) owned by nodes whose lease ran
+   * out before `now`, and returns the users who thereby lost their last connection.
+   * Those users enter their grace period with a deadline of `now` (already due), so
+   * one `expire` call per user decides, exactly once cluster-wide, who announces
+   * `offline`. Safe to run on every node concurrently. Single-node stores return [].
+   */
+  reapDeadNodes(now: number): Promise<string[]>;
+  /** Flushes and releases resources. No call may follow. */
   close(): Promise<void>;
 }

@@ -56,8 +56,14 @@ export interface PresenceOut { type: 'presence'; id?: string; data: Record<strin
 export interface ReceiptOut { type: 'receipt'; data: { mid: string; to: string; status: 'delivered'; timestamp: number } }
 /** Group membership event, sent to members only when Presence.GroupEvents is on. */
 export interface MemberOut { type: 'member'; data: { group: string; userId: string; event: 'join' | 'leave'; timestamp: number } }
+/**
+ * Node-to-node control frame, never sent to a client: asks the node that owns
+ * connection `connId` to close it (cluster-wide evict-oldest). Travels on the owning
+ * node's control topic `n:<nodeId>`.
+ */
+export interface KickOut { type: 'kick'; data: { connId: string; code: number; reason: string } }
 export interface SyncOut { type: 'sync'; id?: string; data: { dropped?: number; count?: number; upTo?: number } }
 
 export type ServerFrame =
   | MessageOut | GroupOut | BroadcastOut | AckOut | PongOut | ErrorOut
-  | StatusOut | PresenceOut | ReceiptOut | SyncOut | MemberOut;
+  | StatusOut | PresenceOut | ReceiptOut | SyncOut | MemberOut | KickOut;

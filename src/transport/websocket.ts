@@ -89,7 +89,7 @@ export function attachWebSocket(app: TemplatedApp, deps: WebSocketDeps): { stop(
       metrics.set('connections_current', hub.size);
       conn.log.debug({ userId: conn.principal.userId, format: conn.format }, 'open');
       conn.ready = (async () => {
-        await deps.presence.connected(conn);
+        await deps.presence.connected(conn, conn.registration);
         await deps.messaging.replay(conn, 0);
       })().catch((err: unknown) => conn.log.error({ err }, 'open-time work failed'));
     },
@@ -189,26 +189,40 @@ function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context
   }
 
   void (async () => {
-    let userId: string | undefined;
+    let localUser: string | undefined;
+    let registered: { connId: string; userId: string } | undefined;
     try {
       const principal = await deps.auth.verify(token);
       if (aborted) throw new GatewayError('BAD_REQUEST', 'upgrade aborted by the client');
-      deps.admission.reserveUser(principal.userId);
-      userId = principal.userId;
       const id = deps.connIds.next();
+      // The per-user limit is applied by the presence store, atomically and (with a
+      // shared store) cluster-wide; local counting is the fallback while it is down.
+      const registration = await deps.presence.register(id, principal.userId);
+      if (registration === undefined) {
+        deps.admission.reserveUser(principal.userId);
+        localUser = principal.userId;
+      } else {
+        registered = { connId: id, userId: principal.userId };
+      }
+      if (aborted) throw new GatewayError('BAD_REQUEST', 'upgrade aborted by the client');
       const conn = createConnection(
         { id, principal, format: negotiated.format, ip, log: deps.log.child({ connId: id }) },
         deps.settings.rate,
         performance.now(),
       );
+      conn.registration = registration;
       res.cork(() => {
         res.upgrade(conn, key, negotiated.protocol, extensions, context);
       });
       // uWS runs `open` inside upgrade(), so the hub counts the connection from here on.
-      deps.admission.release(userId);
+      deps.admission.release(localUser);
     } catch (err) {
-      deps.admission.release(userId);
+      deps.admission.release(localUser);
       deps.metrics.inc('upgrades_rejected_total');
+      if (registered !== undefined) {
+        const { connId, userId } = registered;
+        deps.presence.unregister(connId, userId).catch((e: unknown) => deps.log.error({ err: e }, 'could not undo a registration'));
+      }
       if (!aborted) sendError(res, toGatewayError(err));
     }
   })();

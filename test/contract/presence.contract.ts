@@ -48,11 +48,11 @@ export function presenceContract(t: TapTest, name: string, factory: () => Promis
   });
 
   test('connect: the first connection brings the user online, later ones only count', async (t, { store }) => {
-    t.same(await store.connect('u', 'c1', 'n1', T0), { count: 1, cameOnline: true, status: 'online' });
+    t.same(await store.connect('u', 'c1', 'n1', T0), { count: 1, evicted: [], cameOnline: true, status: 'online' });
     t.same(await one(store, 'u'), { status: 'online', connections: 1, online: true, lastSeen: T0 });
-    t.same(await store.connect('u', 'c2', 'n2', T0 + 10), { count: 2, cameOnline: false, status: 'online' });
+    t.same(await store.connect('u', 'c2', 'n2', T0 + 10), { count: 2, evicted: [], cameOnline: false, status: 'online' });
     t.same(await one(store, 'u'), { status: 'online', connections: 2, online: true, lastSeen: T0 + 10 });
-    t.same(await store.connect('u', 'c2', 'n2', T0 + 20), { count: 2, cameOnline: false, status: 'online' },
+    t.same(await store.connect('u', 'c2', 'n2', T0 + 20), { count: 2, evicted: [], cameOnline: false, status: 'online' },
       'the same connId again changes nothing');
     t.equal((await one(store, 'u')).connections, 2);
     t.same(await one(store, 'other'), { status: 'offline', connections: 0, online: false, lastSeen: 0 },
@@ -99,7 +99,7 @@ export function presenceContract(t: TapTest, name: string, factory: () => Promis
     await store.connect('u', 'c1', 'n1', T0);
     t.equal(await store.setStatus('u', 'away', T0 + 1), 'online');
     await store.disconnect('u', 'c1', T0 + 100, GRACE);
-    t.same(await store.connect('u', 'c2', 'n2', T0 + 200), { count: 1, cameOnline: false, status: 'away' },
+    t.same(await store.connect('u', 'c2', 'n2', T0 + 200), { count: 1, evicted: [], cameOnline: false, status: 'away' },
       'no flapping: nothing to announce');
     t.equal(await store.expire('u', T0 + 100 + GRACE), false, 'the old deadline no longer applies');
     t.same(await one(store, 'u'), { status: 'away', connections: 1, online: true, lastSeen: T0 + 200 });
@@ -114,7 +114,7 @@ export function presenceContract(t: TapTest, name: string, factory: () => Promis
     await store.setStatus('u', 'busy', T0 + 1);
     await store.disconnect('u', 'c1', T0 + 2, GRACE);
     t.equal(await store.expire('u', T0 + 2 + GRACE), true);
-    t.same(await store.connect('u', 'c1', 'n1', T0 + 60_000), { count: 1, cameOnline: true, status: 'online' },
+    t.same(await store.connect('u', 'c1', 'n1', T0 + 60_000), { count: 1, evicted: [], cameOnline: true, status: 'online' },
       'even the same connId counts again once the user went offline');
     t.same(await one(store, 'u'), { status: 'online', connections: 1, online: true, lastSeen: T0 + 60_000 });
   });
@@ -139,13 +139,13 @@ export function presenceContract(t: TapTest, name: string, factory: () => Promis
     await store.connect('u', 'c1', 'n1', T0);
     t.equal(await store.setStatus('u', 'invisible', T0 + 50), 'online');
     t.equal((await one(store, 'u')).lastSeen, T0 + 50, 'lastSeen is when the user appeared to go offline');
-    t.same(await store.connect('u', 'c2', 'n1', T0 + 100), { count: 2, cameOnline: false, status: 'invisible' });
+    t.same(await store.connect('u', 'c2', 'n1', T0 + 100), { count: 2, evicted: [], cameOnline: false, status: 'invisible' });
     await store.disconnect('u', 'c2', T0 + 200, GRACE);
     await store.disconnect('u', 'c1', T0 + 300, GRACE);
     t.same(await one(store, 'u'), { status: 'invisible', connections: 0, online: true, lastSeen: T0 + 50 },
       'connects and disconnects while invisible leave lastSeen alone');
     t.equal(await store.expire('u', T0 + 300 + GRACE), true, 'the store still reports the transition');
-    t.same(await store.connect('u', 'c3', 'n1', T0 + 90_000), { count: 1, cameOnline: true, status: 'invisible' },
+    t.same(await store.connect('u', 'c3', 'n1', T0 + 90_000), { count: 1, evicted: [], cameOnline: true, status: 'invisible' },
       'invisible is kept when the user comes back');
     t.equal((await one(store, 'u')).lastSeen, T0 + 50);
     t.equal(await store.setStatus('u', 'online', T0 + 91_000), 'invisible');
@@ -246,10 +246,10 @@ export function presenceContract(t: TapTest, name: string, factory: () => Promis
     t.same(records.get('ghost'), { status: 'offline', connections: 0, online: false, lastSeen: 0 });
     t.equal(await after.expire('grace', T0 + 40 + GRACE), false, 'nothing left to expire');
     t.same(await after.members('room', 10), { users: [], count: 0 }, 'memberships do not survive');
-    t.same(await after.connect('hidden', 'h2', 'n1', T0 + 100_000), { count: 1, cameOnline: true, status: 'invisible' },
+    t.same(await after.connect('hidden', 'h2', 'n1', T0 + 100_000), { count: 1, evicted: [], cameOnline: true, status: 'invisible' },
       'an invisible user stays invisible after a restart');
-    t.same(await after.connect('away', 'a2', 'n1', T0 + 100_000), { count: 1, cameOnline: true, status: 'online' });
-    t.same(await after.connect('seen', 's1', 'n1', T0 + 100_000), { count: 1, cameOnline: true, status: 'online' });
+    t.same(await after.connect('away', 'a2', 'n1', T0 + 100_000), { count: 1, evicted: [], cameOnline: true, status: 'online' });
+    t.same(await after.connect('seen', 's1', 'n1', T0 + 100_000), { count: 1, evicted: [], cameOnline: true, status: 'online' });
     t.equal((await one(after, 'hidden')).lastSeen, T0 + 20);
   });
 }

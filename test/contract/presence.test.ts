@@ -84,7 +84,7 @@ t.test('lmdb: { root } uses a shared environment and leaves it open', async (t) 
   t.same(root.openDB({ name: PRESENCE_DB_NAME }).get('u'), { lastSeen: T0 + 3, invisible: true });
 
   const again = await LmdbPresenceStore.open({ root });
-  t.same(await again.connect('u', 'c2', 'n', T0 + 10), { count: 1, cameOnline: true, status: 'invisible' });
+  t.same(await again.connect('u', 'c2', 'n', T0 + 10), { count: 1, evicted: [], cameOnline: true, status: 'invisible' });
   await again.close();
   await root.close();
 });
@@ -96,7 +96,7 @@ t.test('lmdb: a malformed record is ignored, then repaired', async (t) => {
   await root.openDB({ name: PRESENCE_DB_NAME }).put('u', 'garbage');
   const store = await LmdbPresenceStore.open({ root });
   t.same((await store.get(['u'])).get('u'), { status: 'offline', connections: 0, online: false, lastSeen: 0 });
-  t.same(await store.connect('u', 'c', 'n', T0), { count: 1, cameOnline: true, status: 'online' });
+  t.same(await store.connect('u', 'c', 'n', T0), { count: 1, evicted: [], cameOnline: true, status: 'online' });
   await store.close();
   t.same(root.openDB({ name: PRESENCE_DB_NAME }).get('u'), { lastSeen: T0, invisible: false });
   await root.close();

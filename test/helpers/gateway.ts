@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadConfig, type Config } from '../../src/config.js';
-import { Gateway, type Engines } from '../../src/gateway.js';
+import { Gateway } from '../../src/gateway.js';
+import type { Engines } from '../../src/engines.js';
 import { createLogger } from '../../src/log.js';
 import { TEST_SECRET } from './tokens.js';
 

@@ -3,6 +3,7 @@ import type { Logger } from '../../log.js';
 import { MemoryPresenceStore, type DurablePresence, type PresenceDurability } from '../memory/presence.js';
 import type {
   ChosenStatus,
+  ConnectLimit,
   ConnectResult,
   DisconnectResult,
   PresenceRecord,
@@ -77,8 +78,18 @@ export class LmdbPresenceStore implements PresenceStore {
     return new LmdbPresenceStore(new LmdbDurability(db, logger), ownedRoot);
   }
 
-  connect(userId: string, connId: string, nodeId: string, now: number): Promise<ConnectResult> {
-    return this.#memory.connect(userId, connId, nodeId, now);
+  connect(userId: string, connId: string, nodeId: string, now: number, limit?: ConnectLimit): Promise<ConnectResult> {
+    return this.#memory.connect(userId, connId, nodeId, now, limit);
+  }
+
+  /** Single node: no leases to keep. */
+  heartbeat(): Promise<void> {
+    return this.#memory.heartbeat();
+  }
+
+  /** Single node: no other node can die unnoticed. */
+  reapDeadNodes(): Promise<string[]> {
+    return this.#memory.reapDeadNodes();
   }
 
   disconnect(userId: string, connId: string, now: number, graceMs: number): Promise<DisconnectResult> {

@@ -1,8 +1,11 @@
+import { GatewayError } from '../../errors.js';
 import { SETTABLE_STATUSES } from '../../protocol/frames.js';
 import type {
   ChosenStatus,
+  ConnectLimit,
   ConnectResult,
   DisconnectResult,
+  EvictedConnection,
   PresenceRecord,
   PresenceStore,
 } from '../presence.js';
@@ -86,7 +89,7 @@ export class MemoryPresenceStore implements PresenceStore {
     this.#durability = options.durability;
   }
 
-  async connect(userId: string, connId: string, nodeId: string, now: number): Promise<ConnectResult> {
+  async connect(userId: string, connId: string, nodeId: string, now: number, limit?: ConnectLimit): Promise<ConnectResult> {
     this.#open();
     checkId('userId', userId);
     checkId('connId', connId);
@@ -94,7 +97,19 @@ export class MemoryPresenceStore implements PresenceStore {
     checkTime(now);
     const user = this.#user(userId);
     if (user.conns.has(connId)) {
-      return { count: user.conns.size, cameOnline: false, status: user.chosen };
+      return { count: user.conns.size, evicted: [], cameOnline: false, status: user.chosen };
+    }
+    const evicted: EvictedConnection[] = [];
+    if (limit !== undefined && user.conns.size >= limit.max) {
+      if (limit.policy === 'reject') {
+        throw new GatewayError('TOO_MANY_CONNECTIONS', `user already has ${limit.max} connections`);
+      }
+      // Map iteration is insertion order: the first entries are the oldest connections.
+      for (const [oldId, oldNode] of user.conns) {
+        if (user.conns.size < limit.max) break;
+        user.conns.delete(oldId);
+        evicted.push({ connId: oldId, nodeId: oldNode });
+      }
     }
     const cameOnline = !user.online;
     if (cameOnline && user.chosen !== 'invisible') user.chosen = 'online';
@@ -102,7 +117,18 @@ export class MemoryPresenceStore implements PresenceStore {
     user.graceDeadline = undefined;
     user.conns.set(connId, nodeId);
     this.#touch(userId, user, now);
-    return { count: user.conns.size, cameOnline, status: user.chosen };
+    return { count: user.conns.size, evicted, cameOnline, status: user.chosen };
+  }
+
+  /** Single node: no leases to keep. */
+  async heartbeat(): Promise<void> {
+    this.#open();
+  }
+
+  /** Single node: no other node can die unnoticed. */
+  async reapDeadNodes(): Promise<string[]> {
+    this.#open();
+    return [];
   }
 
   async disconnect(userId: string, connId: string, now: number, graceMs: number): Promise<DisconnectResult> {

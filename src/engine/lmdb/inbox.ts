@@ -1,0 +1,280 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import type { AppendResult, Inbox, InboxEntry, InboxOptions, NewInboxEntry } from '../inbox.js';
+import {
+  checkCount,
+  checkEntry,
+  checkOptions,
+  checkUserId,
+  closedError,
+  expiryCutoff,
+  isExpired,
+} from '../inbox-rules.js';
+
+/** The environment file the inbox keeps inside its directory (plus `inbox.mdb-lock`). */
+export const INBOX_FILE = 'inbox.mdb';
+
+/** Upper bound for seq in range keys; seqs are safe integers far below it. */
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+
+/** Expired entries removed per write transaction by sweep(), to keep each one short. */
+const SWEEP_BATCH = 512;
+
+/** One message as stored under [userId, seq]; the seq is the key's second element. */
+interface StoredEntry {
+  mid: string;
+  from: string;
+  to: string;
+  content: unknown;
+  timestamp: number;
+}
+
+/** Per-user bookkeeping, one record per user ever appended to (kept so seqs are never reused). */
+interface UserState {
+  /** Last seq assigned. */
+  last: number;
+  /** Entries currently stored (so trimming needs no count scan). */
+  live: number;
+  /** Entries lost since the last takeDropped. */
+  dropped: number;
+}
+
+type EntryKey = [userId: string, seq: number];
+type ExpiryKey = [timestamp: number, userId: string, seq: number];
+
+/**
+ * The durable inbox of a single node, in an LMDB environment of its own:
+ * `<path>/inbox.mdb`. Using its own file (rather than the directory environment
+ * other engines may open at `path`) guarantees the sync settings below no matter
+ * who opens the directory first.
+ *
+ * Durability: the environment is opened with lmdb's default syncing and
+ * overlappingSync off, so a write transaction's promise resolves only after LMDB
+ * committed it AND fsynced it. An append that resolved survives kill -9 of the
+ * process and a power loss (as far as the disk honours fsync). Appends issued in
+ * the same event turn share one transaction, so one fsync serves many of them.
+ *
+ * Layout, one named sub-database per kind of record (values are msgpack):
+ *  - `entries`: [userId, seq] -> {mid, from, to, content, timestamp}. Array keys are
+ *    ordered element by element, so one user's entries are one contiguous, seq-ordered
+ *    range, and user ids that prefix each other ('a', 'a:b') cannot mix.
+ *  - `expiry`:  [timestamp, userId, seq] -> true. An index so sweep() scans only
+ *    what has expired instead of every entry.
+ *  - `users`:   userId -> {last, live, dropped}. Survives every ack and trim, so seqs
+ *    are never reused and dropped counts are not lost across restarts.
+ *
+ * Atomicity and ordering: every mutation (append, ack, takeDropped, a sweep batch)
+ * runs as one lmdb asynchronous child transaction: its callback reads the user
+ * record, writes, and either all of it commits or (if it throws) none of it does.
+ * lmdb runs asynchronous transaction callbacks in call order, so concurrent appends
+ * from this process get increasing seqs in call order; LMDB's single writer lock
+ * makes this hold across processes sharing the file too.
+ *
+ * Reads (read, lastSeq) are synchronous LMDB reads of committed state; a mutation
+ * still in flight is not visible to them.
+ */
+export class LmdbInbox implements Inbox {
+  readonly #opts: InboxOptions;
+  readonly #clock: () => number;
+  readonly #root: RootDatabase;
+  readonly #entries: Database<StoredEntry, EntryKey>;
+  readonly #expiry: Database<true, ExpiryKey>;
+  readonly #users: Database<UserState, string>;
+  /** Mutations queued and not yet settled; lets takeDropped skip a write when nothing can change. */
+  #pending = 0;
+  #closing: Promise<void> | undefined;
+
+  private constructor(opts: InboxOptions, clock: () => number, root: RootDatabase) {
+    this.#opts = opts;
+    this.#clock = clock;
+    this.#root = root;
+    this.#entries = root.openDB<StoredEntry, EntryKey>({ name: 'entries' });
+    this.#expiry = root.openDB<true, ExpiryKey>({ name: 'expiry' });
+    this.#users = root.openDB<UserState, string>({ name: 'users' });
+  }
+
+  /**
+   * Opens (creating when missing) the inbox stored in directory `path`. Throws a
+   * RangeError for bad options and lmdb's error when the file cannot be opened.
+   */
+  static async open(opts: InboxOptions & { path: string }, clock: () => number = Date.now): Promise<LmdbInbox> {
+    const { path, ...inboxOpts } = opts ?? ({} as InboxOptions & { path: string });
+    checkOptions(inboxOpts);
+    if (typeof path !== 'string' || path.length === 0) {
+      throw new RangeError('LmdbInbox.open needs a non-empty directory path');
+    }
+    mkdirSync(path, { recursive: true });
+    const root = open({
+      path: join(path, INBOX_FILE),
+      // Resolve write promises only after the commit is fsynced (see class doc).
+      overlappingSync: false,
+      encoding: 'msgpack',
+    });
+    return new LmdbInbox(inboxOpts, clock, root);
+  }
+
+  async append(userId: string, entry: NewInboxEntry): Promise<AppendResult> {
+    this.#checkOpen();
+    checkUserId(userId);
+    checkEntry(entry);
+    const stored: StoredEntry = {
+      mid: entry.mid,
+      from: entry.from,
+      to: entry.to,
+      content: entry.content,
+      timestamp: entry.timestamp,
+    };
+    return this.#write(() => {
+      const state = this.#users.get(userId) ?? { last: 0, live: 0, dropped: 0 };
+      const seq = state.last + 1;
+      this.#entries.put([userId, seq], stored);
+      this.#expiry.put([stored.timestamp, userId, seq], true);
+      state.last = seq;
+      state.live += 1;
+      let dropped = 0;
+      const overflow = state.live - this.#opts.maxPerUser;
+      if (overflow > 0) {
+        const oldest = Array.from(this.#entries.getRange({ start: [userId, 0], end: [userId, MAX_SEQ], limit: overflow }));
+        for (const { key, value } of oldest) this.#remove(key, value);
+        dropped = oldest.length;
+        state.live -= dropped;
+        state.dropped += dropped;
+      }
+      this.#users.put(userId, state);
+      return { seq, dropped };
+    });
+  }
+
+  async read(userId: string, after: number, limit: number): Promise<InboxEntry[]> {
+    this.#checkOpen();
+    checkUserId(userId);
+    checkCount('after', after);
+    checkCount('limit', limit);
+    const out: InboxEntry[] = [];
+    if (limit === 0) return out;
+    const now = this.#clock();
+    // Lazy range: stops reading as soon as `limit` unexpired entries are found.
+    for (const { key, value } of this.#entries.getRange({ start: [userId, after + 1], end: [userId, MAX_SEQ] })) {
+      if (isExpired(value.timestamp, now, this.#opts.ttlMs)) continue;
+      out.push(toEntry(key[1], value));
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  /** Expired entries inside the acknowledged range are removed too, but counted as dropped, not returned. */
+  async ack(userId: string, upTo: number): Promise<InboxEntry[]> {
+    this.#checkOpen();
+    checkUserId(userId);
+    checkCount('upTo', upTo);
+    return this.#write(() => {
+      const state = this.#users.get(userId);
+      if (!state || state.live === 0) return [];
+      const end = Math.min(upTo, state.last) + 1;
+      const removed = Array.from(this.#entries.getRange({ start: [userId, 0], end: [userId, end] }));
+      if (removed.length === 0) return [];
+      const now = this.#clock();
+      const out: InboxEntry[] = [];
+      for (const { key, value } of removed) {
+        this.#remove(key, value);
+        if (isExpired(value.timestamp, now, this.#opts.ttlMs)) state.dropped += 1;
+        else out.push(toEntry(key[1], value));
+      }
+      state.live -= removed.length;
+      this.#users.put(userId, state);
+      return out;
+    });
+  }
+
+  async takeDropped(userId: string): Promise<number> {
+    this.#checkOpen();
+    checkUserId(userId);
+    // Fast path (the common case, asked on every connect): nothing recorded and no
+    // mutation of ours queued that could add to it, so no write transaction is needed.
+    if (this.#pending === 0 && !this.#users.get(userId)?.dropped) return 0;
+    return this.#write(() => {
+      const state = this.#users.get(userId);
+      if (!state || state.dropped === 0) return 0;
+      const n = state.dropped;
+      state.dropped = 0;
+      this.#users.put(userId, state);
+      return n;
+    });
+  }
+
+  async lastSeq(userId: string): Promise<number> {
+    this.#checkOpen();
+    checkUserId(userId);
+    return this.#users.get(userId)?.last ?? 0;
+  }
+
+  /** Works in transactions of up to SWEEP_BATCH entries; each batch is atomic, the whole sweep is not. */
+  async sweep(now: number = this.#clock()): Promise<number> {
+    this.#checkOpen();
+    if (typeof now !== 'number' || Number.isNaN(now)) throw new RangeError('inbox: sweep(now) needs a number');
+    const cutoff = expiryCutoff(now, this.#opts.ttlMs);
+    if (cutoff === -Infinity) return 0;
+    let total = 0;
+    for (;;) {
+      const removed = await this.#write(() => this.#sweepBatch(cutoff));
+      total += removed;
+      if (removed < SWEEP_BATCH || this.#closing) return total;
+    }
+  }
+
+  /** Stops accepting calls, waits for queued writes to commit, closes the environment. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#root.close();
+    return this.#closing;
+  }
+
+  #sweepBatch(cutoff: number): number {
+    // Keys [timestamp, ...] below [cutoff] are exactly those with timestamp < cutoff.
+    // Collected before removing: the cursor must not walk keys being deleted.
+    const expired = Array.from(this.#expiry.getKeys({ end: [cutoff], limit: SWEEP_BATCH }));
+    const perUser = new Map<string, number>();
+    for (const [timestamp, userId, seq] of expired) {
+      this.#entries.remove([userId, seq]);
+      this.#expiry.remove([timestamp, userId, seq]);
+      perUser.set(userId, (perUser.get(userId) ?? 0) + 1);
+    }
+    for (const [userId, n] of perUser) {
+      const state = this.#users.get(userId);
+      // Every entry has its user record; a missing one means the file was edited by hand.
+      if (!state) throw new Error(`inbox: expired entries of ${JSON.stringify(userId)} have no user record`);
+      state.live -= n;
+      state.dropped += n;
+      this.#users.put(userId, state);
+    }
+    return expired.length;
+  }
+
+  /** Removes one entry and its expiry index key (inside a write transaction). */
+  #remove(key: EntryKey, value: StoredEntry): void {
+    this.#entries.remove(key);
+    this.#expiry.remove([value.timestamp, key[0], key[1]]);
+  }
+
+  /**
+   * Runs `fn` as an atomic, abortable write transaction queued behind every earlier
+   * one; resolves with its result after the commit is on disk, rejects (with nothing
+   * written) when it throws.
+   */
+  async #write<T>(fn: () => T): Promise<T> {
+    this.#pending += 1;
+    try {
+      return await this.#root.childTransaction(fn);
+    } finally {
+      this.#pending -= 1;
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#closing) throw closedError();
+  }
+}
+
+function toEntry(seq: number, value: StoredEntry): InboxEntry {
+  return { seq, mid: value.mid, from: value.from, to: value.to, content: value.content, timestamp: value.timestamp };
+}

@@ -1,0 +1,154 @@
+import type { AppendResult, Inbox, InboxEntry, InboxOptions, NewInboxEntry } from '../inbox.js';
+import { checkCount, checkEntry, checkOptions, checkUserId, closedError, isExpired } from '../inbox-rules.js';
+
+interface UserBox {
+  /** Last seq ever assigned; kept after every entry is gone so seqs are never reused. */
+  last: number;
+  dropped: number;
+  /** Live entries, ascending by seq. */
+  entries: InboxEntry[];
+}
+
+/**
+ * The in-process inbox for single-node deployments and tests.
+ *
+ * NOT DURABLE: everything lives in this process's heap and is lost when it exits;
+ * "append resolved" only means "stored in memory". It is not shared between
+ * processes or gateway nodes. Use LmdbInbox (one node) or the Redis engine (a
+ * cluster) when offline messages must survive a restart.
+ *
+ * Every method runs synchronously to completion before its promise settles, so
+ * each call is atomic and calls take effect in call order (concurrent appends get
+ * increasing seqs in call order). `content` is deep-copied on append
+ * (structuredClone), so later mutation by the caller does not alter the stored
+ * message; entries returned by read/ack share their `content` with the store and
+ * must be treated as read-only. The record of a user (its last seq) is kept for
+ * the life of the process, even after all its entries are gone.
+ */
+export class MemoryInbox implements Inbox {
+  readonly #opts: InboxOptions;
+  readonly #clock: () => number;
+  readonly #users = new Map<string, UserBox>();
+  #closed = false;
+
+  constructor(opts: InboxOptions, clock: () => number = Date.now) {
+    this.#opts = { ...checkOptions(opts) };
+    this.#clock = clock;
+  }
+
+  async append(userId: string, entry: NewInboxEntry): Promise<AppendResult> {
+    this.#checkOpen();
+    checkUserId(userId);
+    checkEntry(entry);
+    // Clone before touching state: a non-cloneable content throws here and leaves no trace.
+    const content: unknown = structuredClone(entry.content);
+    let box = this.#users.get(userId);
+    if (!box) {
+      box = { last: 0, dropped: 0, entries: [] };
+      this.#users.set(userId, box);
+    }
+    const seq = ++box.last;
+    box.entries.push({
+      seq,
+      mid: entry.mid,
+      from: entry.from,
+      to: entry.to,
+      content,
+      timestamp: entry.timestamp,
+    });
+    const overflow = box.entries.length - this.#opts.maxPerUser;
+    let dropped = 0;
+    if (overflow > 0) {
+      box.entries.splice(0, overflow);
+      dropped = overflow;
+      box.dropped += overflow;
+    }
+    return { seq, dropped };
+  }
+
+  async read(userId: string, after: number, limit: number): Promise<InboxEntry[]> {
+    this.#checkOpen();
+    checkUserId(userId);
+    checkCount('after', after);
+    checkCount('limit', limit);
+    const box = this.#users.get(userId);
+    if (!box || limit === 0) return [];
+    const now = this.#clock();
+    const out: InboxEntry[] = [];
+    for (let i = firstAfter(box.entries, after); i < box.entries.length && out.length < limit; i++) {
+      const e = box.entries[i]!;
+      if (!isExpired(e.timestamp, now, this.#opts.ttlMs)) out.push({ ...e });
+    }
+    return out;
+  }
+
+  /** Expired entries inside the acknowledged range are removed too, but counted as dropped, not returned. */
+  async ack(userId: string, upTo: number): Promise<InboxEntry[]> {
+    this.#checkOpen();
+    checkUserId(userId);
+    checkCount('upTo', upTo);
+    const box = this.#users.get(userId);
+    if (!box) return [];
+    const removed = box.entries.splice(0, firstAfter(box.entries, upTo));
+    const now = this.#clock();
+    const out: InboxEntry[] = [];
+    for (const e of removed) {
+      if (isExpired(e.timestamp, now, this.#opts.ttlMs)) box.dropped++;
+      else out.push(e);
+    }
+    return out;
+  }
+
+  async takeDropped(userId: string): Promise<number> {
+    this.#checkOpen();
+    checkUserId(userId);
+    const box = this.#users.get(userId);
+    if (!box) return 0;
+    const n = box.dropped;
+    box.dropped = 0;
+    return n;
+  }
+
+  async lastSeq(userId: string): Promise<number> {
+    this.#checkOpen();
+    checkUserId(userId);
+    return this.#users.get(userId)?.last ?? 0;
+  }
+
+  async sweep(now: number = this.#clock()): Promise<number> {
+    this.#checkOpen();
+    if (typeof now !== 'number' || Number.isNaN(now)) throw new RangeError('inbox: sweep(now) needs a number');
+    let total = 0;
+    for (const box of this.#users.values()) {
+      const kept = box.entries.filter((e) => !isExpired(e.timestamp, now, this.#opts.ttlMs));
+      const removed = box.entries.length - kept.length;
+      if (removed > 0) {
+        box.entries = kept;
+        box.dropped += removed;
+        total += removed;
+      }
+    }
+    return total;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#users.clear();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw closedError();
+  }
+}
+
+/** Index of the first entry with seq > after (entries ascend by seq). */
+function firstAfter(entries: InboxEntry[], after: number): number {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (entries[mid]!.seq <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,258 @@
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { RedisConfig } from '../../config/types.js';
+import { GatewayError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+
+/**
+ * Connections to Redis for the cluster engines. Every connection made here:
+ *
+ * - has no offline queue: while disconnected a command fails at once instead of piling
+ *   up in memory without bound; the engines turn that failure into UNAVAILABLE for
+ *   the client (see `toRedisError`);
+ * - fails commands that were in flight when the connection dropped instead of
+ *   re-sending them on the next connection (maxRetriesPerRequest 0): a re-sent PUBLISH
+ *   or inbox append may already have run once, and the Broker contract is at-most-once;
+ * - reconnects forever with a capped backoff (never gives up, at most RETRY_CAP_MS
+ *   between attempts), so a Redis restart heals by itself within seconds;
+ * - is lazy (the constructor never blocks, never throws on an unreachable server) and
+ *   starts connecting at once in the background, so the gateway starts even when
+ *   Redis is down and reports it through RedisHealth.
+ */
+
+export type RedisClient = Redis | Cluster;
+
+/** Longest wait between two reconnect attempts. */
+export const RETRY_CAP_MS = 2_000;
+/** A TCP connect (and the handshake) that takes longer than this counts as failed. */
+const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * A command unanswered for this long fails (the server may still run it). Without it a
+ * command to a hung (not closed) server would wait forever; no engine uses blocking commands.
+ */
+const COMMAND_TIMEOUT_MS = 5_000;
+
+/** Reconnect delay for attempt `times` (1, 2, ...): exponential from 50 ms, capped, with jitter; always a number. */
+export function reconnectDelay(times: number): number {
+  const base = Math.min(50 * 2 ** Math.min(Math.max(times, 1) - 1, 10), RETRY_CAP_MS);
+  // Up to 20% jitter so that many gateways do not reconnect in lock step after a Redis restart.
+  return Math.round(base * (0.8 + Math.random() * 0.2));
+}
+
+export interface CreateRedisOptions {
+  /** Where the connection's state is tracked; by default a private one (it still logs). */
+  health?: RedisHealth;
+  /**
+   * A connection used only to subscribe. With type cluster it enables ioredis' sharded
+   * subscribers (one extra connection per master, for SSUBSCRIBE).
+   */
+  subscriber?: boolean;
+}
+
+/**
+ * Creates one Redis connection (type node) or cluster client (type cluster, the
+ * endpoints are the seeds) and starts connecting in the background. `role` names it
+ * in logs, in CLIENT LIST (connection name `switchboard:<role>`) and in health reasons.
+ * Keys are NOT prefixed by the client: every engine prefixes its own keys and channels
+ * with `cfg.keyPrefix`, so channel names and SCAN patterns follow the same rule.
+ */
+export function createRedis(cfg: RedisConfig, role: string, log: Logger, options: CreateRedisOptions = {}): RedisClient {
+  if (cfg.endpoints.length === 0) throw new TypeError('redis config has no endpoint');
+  const connectionName = `switchboard:${role}`;
+  const perConnection = {
+    password: cfg.password,
+    connectionName,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    maxRetriesPerRequest: 0,
+    // Subscriptions are restored by the broker from its own wanted set (one code path for
+    // node and cluster, and no double subscribe).
+    autoResubscribe: false,
+  } satisfies RedisOptions;
+  let client: RedisClient;
+  if (cfg.type === 'cluster') {
+    const clusterOptions: ClusterOptions = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      clusterRetryStrategy: (times) => reconnectDelay(times),
+      // Reconnect to a master that restarts with its slots (no failover happened).
+      clusterNodeRetryStrategy: (times) => reconnectDelay(times),
+      // Notice slot moves and restarted masters without waiting for a MOVED reply.
+      slotsRefreshInterval: 5_000,
+      shardedSubscribers: options.subscriber === true,
+      redisOptions: perConnection,
+    };
+    client = new Cluster(cfg.endpoints.map((e) => ({ host: e.host, port: e.port })), clusterOptions);
+  } else {
+    const endpoint = cfg.endpoints[0]!;
+    client = new Redis({
+      ...perConnection,
+      host: endpoint.host,
+      port: endpoint.port,
+      db: cfg.db,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      retryStrategy: (times) => reconnectDelay(times),
+    });
+  }
+  (options.health ?? new RedisHealth(log)).watch(role, client);
+  // The first attempt's failure is reported (once) by the health tracker; retries go on.
+  client.connect().catch((err: unknown) => log.debug({ role, err: errorText(err) }, 'redis first connect attempt failed'));
+  return client;
+}
+
+/** Resolves when `client` is ready, rejects after `timeoutMs`. For start-up checks and tests. */
+export async function waitReady(client: RedisClient, timeoutMs = 10_000): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off('ready', onReady);
+      reject(new Error(`redis not ready after ${timeoutMs} ms (status ${client.status})`));
+    }, timeoutMs);
+    const onReady = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    client.once('ready', onReady);
+  });
+}
+
+/**
+ * Closes a connection made by createRedis: QUIT when connected (pending replies still
+ * arrive), otherwise drops it and stops reconnecting. Never rejects.
+ */
+export async function closeRedis(client: RedisClient, health?: RedisHealth): Promise<void> {
+  health?.unwatch(client);
+  if (client.status === 'end') return;
+  if (client.status === 'ready') {
+    try {
+      await client.quit();
+      return;
+    } catch (err) {
+      // Lost during QUIT: fall through to a hard disconnect, which cannot fail.
+      void err;
+    }
+  }
+  client.disconnect();
+}
+
+type State = 'connecting' | 'ready' | 'down';
+
+interface Tracked {
+  role: string;
+  state: State;
+  lastError: string | undefined;
+  detach: () => void;
+}
+
+/**
+ * Tracks whether each Redis connection is ready and logs once per state change (lost,
+ * back, first connect failed), never once per retry. The gateway reads
+ * `notReadyReason()` for its health/readiness report: null when every connection is
+ * ready, otherwise a short human reason naming the roles that are not.
+ */
+export class RedisHealth {
+  readonly #log: Logger;
+  readonly #tracked = new Map<RedisClient, Tracked>();
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  /** Starts tracking a connection. Registers an 'error' listener, so ioredis never reports errors as unhandled. */
+  watch(role: string, client: RedisClient): void {
+    if (this.#tracked.has(client)) return;
+    const entry: Tracked = { role, state: client.status === 'ready' ? 'ready' : 'connecting', lastError: undefined, detach: () => {} };
+    const onReady = (): void => this.#set(entry, 'ready');
+    const onDown = (): void => this.#set(entry, 'down');
+    const onError = (err: unknown): void => {
+      entry.lastError = errorText(err);
+      // A first connect that fails is a state change too (connecting → down); later errors while down are retries.
+      if (entry.state === 'connecting') this.#set(entry, 'down');
+    };
+    client.on('ready', onReady);
+    client.on('close', onDown);
+    client.on('end', onDown);
+    client.on('error', onError);
+    entry.detach = () => {
+      client.off('ready', onReady);
+      client.off('close', onDown);
+      client.off('end', onDown);
+      client.off('error', onError);
+      // Keep swallowing late errors of a closing client instead of letting ioredis print them.
+      client.on('error', () => {});
+    };
+    this.#tracked.set(client, entry);
+  }
+
+  /** Stops tracking (before an intentional close, so it is not reported as lost). */
+  unwatch(client: RedisClient): void {
+    const entry = this.#tracked.get(client);
+    if (entry === undefined) return;
+    entry.detach();
+    this.#tracked.delete(client);
+  }
+
+  /** True when every tracked connection is ready. */
+  get ready(): boolean {
+    return this.notReadyReason() === null;
+  }
+
+  /** Null when every tracked connection is ready; otherwise e.g. `redis subscriber: down (connect ECONNREFUSED 127.0.0.1:6379)`. */
+  notReadyReason(): string | null {
+    const reasons: string[] = [];
+    for (const entry of this.#tracked.values()) {
+      if (entry.state === 'ready') continue;
+      reasons.push(`redis ${entry.role}: ${entry.state}${entry.lastError === undefined ? '' : ` (${entry.lastError})`}`);
+    }
+    return reasons.length === 0 ? null : reasons.join('; ');
+  }
+
+  #set(entry: Tracked, state: State): void {
+    if (entry.state === state) return;
+    const previous = entry.state;
+    entry.state = state;
+    if (state === 'ready') {
+      entry.lastError = undefined;
+      this.#log.info({ role: entry.role }, previous === 'connecting' ? 'redis connected' : 'redis connection restored');
+    } else if (state === 'down') {
+      this.#log.warn({ role: entry.role, err: entry.lastError }, previous === 'ready'
+        ? 'redis connection lost; reconnecting'
+        : 'redis unreachable; retrying in the background');
+    }
+  }
+}
+
+/** A short description of anything thrown. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Redis server replies that mean "try again later" rather than "this command is wrong".
+ * Everything else Redis replies with (ReplyError) is a bug or misuse and stays as it is.
+ */
+const TRANSIENT_REPLY = /^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|BUSY|OOM|READONLY|NOREPLICAS)\b/;
+
+/**
+ * Maps a failure of a Redis command to what the gateway reports: connection trouble
+ * (closed, not connected, timed out, cluster down) becomes GatewayError UNAVAILABLE
+ * (close 1013 / HTTP 503: retry later), with the original error as `cause`; a
+ * GatewayError passes through; any other error (a Redis reply error) is returned as it is.
+ */
+export function toRedisError(err: unknown): Error {
+  if (err instanceof GatewayError) return err;
+  const error = err instanceof Error ? err : new Error(String(err));
+  if (error.name === 'ReplyError' && !TRANSIENT_REPLY.test(error.message)) return error;
+  const out = new GatewayError('UNAVAILABLE', 'cluster store temporarily unavailable');
+  Object.defineProperty(out, 'cause', { value: error, enumerable: false });
+  return out;
+}
+
+/** Runs a Redis call and maps its failure with toRedisError. */
+export async function redisCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toRedisError(err);
+  }
+}
