@@ -1,24 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
 import { TEST_SECRET } from './tokens.js';
+import { spawnTs } from './ts-child.js';
 import { tempDir } from './gateway.js';
-
-const ROOT = new URL('../..', import.meta.url).pathname;
-
-/**
- * Runs a TypeScript entry file in a child Node process through tap's TypeScript
- * loader (transpile only), the way the tests run. cwd is the repository root.
- */
-export function spawnTs(file: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', '@tapjs/typescript/import', join(ROOT, file), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-}
 
 export interface GatewayProcess {
   child: ChildProcess;

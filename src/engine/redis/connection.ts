@@ -94,7 +94,9 @@ export function createRedis(cfg: RedisConfig, role: string, log: Logger, options
       retryStrategy: (times) => reconnectDelay(times),
     });
   }
-  (options.health ?? new RedisHealth(log)).watch(role, client);
+  const health = options.health ?? new RedisHealth(log);
+  health.watch(role, client);
+  trackers.set(client, health);
   // The first attempt's failure is reported (once) by the health tracker; retries go on.
   client.connect().catch((err: unknown) => log.debug({ role, err: errorText(err) }, 'redis first connect attempt failed'));
   return client;
@@ -120,8 +122,8 @@ export async function waitReady(client: RedisClient, timeoutMs = 10_000): Promis
  * Closes a connection made by createRedis: QUIT when connected (pending replies still
  * arrive), otherwise drops it and stops reconnecting. Never rejects.
  */
-export async function closeRedis(client: RedisClient, health?: RedisHealth): Promise<void> {
-  health?.unwatch(client);
+export async function closeRedis(client: RedisClient): Promise<void> {
+  trackers.get(client)?.unwatch(client);
   if (client.status === 'end') return;
   if (client.status === 'ready') {
     try {
@@ -134,6 +136,9 @@ export async function closeRedis(client: RedisClient, health?: RedisHealth): Pro
   }
   client.disconnect();
 }
+
+/** The health tracker of each connection made by createRedis, so closeRedis can stop it reporting the close as a loss. */
+const trackers = new WeakMap<RedisClient, RedisHealth>();
 
 type State = 'connecting' | 'ready' | 'down';
 
