@@ -12,10 +12,13 @@ t.test('a client that stops answering pings is closed and removed from the hub',
   let pinged = false;
   dead.ws.on('ping', () => (pinged = true));
   t.equal(gateway.hub.userConnectionCount('sleepy'), 1);
+  let timer: NodeJS.Timeout | undefined;
   const closed = await Promise.race([
     dead.closed,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('dead client not closed within 30 s')), 30_000)),
-  ]);
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('dead client not closed within 30 s')), 30_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
   t.ok(pinged, 'the server pinged the idle client');
   t.not(closed.code, 1000, `closed by the server (code ${closed.code})`);
   t.equal(gateway.hub.userConnectionCount('sleepy'), 0, 'its user has no connections left');

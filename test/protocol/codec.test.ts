@@ -104,6 +104,7 @@ const SERVER_FRAMES: ServerFrame[] = [
   { type: 'receipt', data: { mid: 'm1', to: 'b', status: 'delivered', timestamp: 6 } },
   { type: 'sync', id: 's', data: { dropped: 0, count: 2, upTo: 9 } },
   { type: 'member', data: { group: 'g', userId: 'a', event: 'join', timestamp: 7 } },
+  { type: 'kick', data: { connId: 'c1', code: 4008, reason: 'replaced by a newer connection' } },
 ];
 
 t.test('encodeFrame round-trips every server frame in both formats', async (t) => {
