@@ -94,7 +94,11 @@ export class Gateway {
       isConnected: (userId) => presence.isConnected(userId),
       log: log.child({ module: 'messaging' }),
     });
-    const userRate = new UserRateLimiter(config.limits.rateLimit, { share: engines.rateShare, nodeId, log: log.child({ module: 'rate' }) });
+    // Counts are only worth trading when other nodes exist (a Redis section).
+    const userRate = new UserRateLimiter(
+      config.limits.rateLimit,
+      config.redis === undefined ? undefined : { share: engines.rateShare, nodeId, log: log.child({ module: 'rate' }) },
+    );
     const admission = new Admission(hub, { maxConn: config.server.maxConn, maxConnPerUser: config.limits.maxConnPerUser, perUserPolicy: config.limits.perUserPolicy });
     const metrics = new Metrics();
     const client = new ClientHandler({
@@ -129,7 +133,13 @@ export class Gateway {
       connIds: new IdGenerator(),
       log: log.child({ module: 'ws' }),
     });
-    attachOperationalRoutes(app, { metrics: metrics, notReadyReason: () => null });
+    attachOperationalRoutes(app, { metrics, notReadyReason: () => engines.notReadyReason() });
+    engines.onRecovered(() => {
+      presence.resync(hub.connections()).then(
+        (n) => log.info({ connections: n }, 're-registered local connections after engine recovery'),
+        (err: unknown) => log.error({ err }, 'resync after engine recovery failed'),
+      );
+    });
     attachNotFound(app);
 
     const monitor = new Monitor(metrics, config.monitor, log.child({ module: 'monitor' }));

@@ -65,7 +65,7 @@ export class PresenceService {
     try {
       result = await this.#store.connect(userId, connId, this.#nodeId, this.#clock(), this.#settings.limit);
     } catch (err) {
-      if (err instanceof GatewayError) throw err;
+      if (err instanceof GatewayError && err.code !== 'UNAVAILABLE') throw err;
       this.#log.warn({ err, userId }, 'presence store unavailable: admitting on local limits, will resync');
       return undefined;
     }

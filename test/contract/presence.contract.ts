@@ -1,4 +1,5 @@
 import type tap from 'tap';
+import { GatewayError } from '../../src/errors.js';
 import type { PresenceRecord, PresenceStore } from '../../src/engine/presence.js';
 
 /** A tap test object as handed to a subtest callback. */
@@ -14,6 +15,13 @@ export interface PresenceFixture {
   reopen?: () => Promise<PresenceStore>;
   /** Closes whichever store is open and removes every trace of the fixture. */
   cleanup: () => Promise<void>;
+  /**
+   * True for stores shared by several nodes (Redis): heartbeat/reapDeadNodes do real
+   * work, and `peer()` opens a second store on the same data, as another node would.
+   */
+  shared?: boolean;
+  /** For shared engines: another store on the same data (another node); cleanup closes it. */
+  peer?: () => Promise<PresenceStore>;
 }
 
 /** Milliseconds since the epoch: any realistic value works; a fixed one keeps failures readable. */
@@ -207,6 +215,113 @@ export function presenceContract(t: TapTest, name: string, factory: () => Promis
     t.equal(gone.filter((r) => r.lastConnection).length, 1, 'one caller arms the grace timer');
     const expired = await Promise.all(conns.map(() => store.expire('u', T0 + 1 + GRACE)));
     t.equal(expired.filter(Boolean).length, 1, 'one caller announces offline');
+  });
+
+  test('connect with limit reject: refuses exactly at max', async (t, { store }) => {
+    const limit = { max: 3, policy: 'reject' as const };
+    for (let i = 1; i <= 3; i++) {
+      t.same(await store.connect('u', `c${i}`, 'n1', T0 + i, limit), { count: i, evicted: [], cameOnline: i === 1, status: 'online' });
+    }
+    await t.rejects(() => store.connect('u', 'c4', 'n1', T0 + 4, limit),
+      { name: 'GatewayError', code: 'TOO_MANY_CONNECTIONS' }, 'the 4th is refused');
+    t.equal((await one(store, 'u')).connections, 3, 'the refused connection was not registered');
+    t.same(await store.connect('u', 'c2', 'n1', T0 + 5, limit), { count: 3, evicted: [], cameOnline: false, status: 'online' },
+      'a repeat of a registered connId is not a new connection');
+    await store.disconnect('u', 'c1', T0 + 6, GRACE);
+    t.same(await store.connect('u', 'c4', 'n1', T0 + 7, limit), { count: 3, evicted: [], cameOnline: false, status: 'online' },
+      'room again after a disconnect');
+    t.equal((await one(store, 'other')).connections, 0, 'limits are per user');
+  });
+
+  test('connect with limit evict-oldest: removes the oldest, never exceeds max', async (t, { store }) => {
+    const limit = { max: 2, policy: 'evict-oldest' as const };
+    await store.connect('u', 'a', 'n1', T0 + 10, limit);
+    await store.connect('u', 'b', 'n2', T0 + 20, limit);
+    t.same(await store.connect('u', 'c', 'n1', T0 + 30, limit),
+      { count: 2, evicted: [{ connId: 'a', nodeId: 'n1' }], cameOnline: false, status: 'online' });
+    t.same(await store.connect('u', 'd', 'n3', T0 + 40, limit),
+      { count: 2, evicted: [{ connId: 'b', nodeId: 'n2' }], cameOnline: false, status: 'online' });
+    t.equal((await one(store, 'u')).connections, 2);
+    t.same(await store.disconnect('u', 'a', T0 + 50, GRACE), { count: 2, lastConnection: false },
+      'an evicted connection is already gone');
+    // A lower max evicts as many as needed, oldest first.
+    const tight = await store.connect('u', 'e', 'n1', T0 + 60, { max: 1, policy: 'evict-oldest' });
+    t.same(tight.evicted, [{ connId: 'c', nodeId: 'n1' }, { connId: 'd', nodeId: 'n3' }]);
+    t.equal(tight.count, 1);
+    // Same connect time: the earlier registration is the older one.
+    await store.connect('v', 'v1', 'n1', T0, limit);
+    await store.connect('v', 'v2', 'n1', T0, limit);
+    t.same((await store.connect('v', 'v3', 'n1', T0, limit)).evicted, [{ connId: 'v1', nodeId: 'n1' }]);
+  });
+
+  test('connect with limit is atomic: 20 concurrent connects with max 5 register exactly 5', async (t, { store }) => {
+    const conns = Array.from({ length: 20 }, (_, i) => `c${i}`);
+    const results = await Promise.allSettled(conns.map((c) => store.connect('u', c, 'n1', T0, { max: 5, policy: 'reject' })));
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    t.equal(ok.length, 5, 'five accepted');
+    t.ok(results.every((r) => r.status === 'fulfilled'
+      || (r.reason instanceof GatewayError && r.reason.code === 'TOO_MANY_CONNECTIONS')), 'the rest refused with TOO_MANY_CONNECTIONS');
+    t.equal((await one(store, 'u')).connections, 5);
+    const evicting = await Promise.all(conns.map((c) => store.connect('w', c, 'n1', T0, { max: 5, policy: 'evict-oldest' })));
+    t.ok(evicting.every((r) => r.count <= 5), 'the count never exceeds max');
+    t.equal(evicting.reduce((n, r) => n + r.evicted.length, 0), 15, 'every connection beyond 5 evicted one');
+    t.equal((await one(store, 'w')).connections, 5);
+  });
+
+  test('heartbeat and reapDeadNodes: a dead node\'s users go offline once', async (t, fx) => {
+    if (fx.shared !== true || fx.peer === undefined) {
+      t.same(await fx.store.reapDeadNodes(Date.now()), [], 'a single-node store has no other node to reap');
+      await fx.store.heartbeat('n1', 1_000, Date.now());
+      return;
+    }
+    const a = fx.store;
+    const b = await fx.peer();
+    const now0 = Date.now();
+    await a.heartbeat('A', 200, now0);
+    await b.heartbeat('B', 60_000, now0);
+    await a.connect('onlyA', 'a1', 'A', now0);
+    await a.connect('onlyA', 'a2', 'A', now0);
+    await a.connect('both', 'a3', 'A', now0);
+    await b.connect('both', 'b1', 'B', now0);
+    await b.connect('onlyB', 'b2', 'B', now0);
+    await a.join('room', 'onlyA', 'a1');
+    await a.join('room', 'both', 'a3');
+    await b.join('room', 'onlyB', 'b2');
+    await a.connect('left', 'a4', 'A', now0);
+    await a.disconnect('left', 'a4', now0, 60_000);
+    t.same(await b.reapDeadNodes(Date.now()), [], 'nothing to reap while A holds its lease');
+
+    // A stops heartbeating; B reaps once the lease lapsed (poll: the lease is real time).
+    let reaped: string[] = [];
+    const deadline = Date.now() + 5_000;
+    while (reaped.length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      reaped = await b.reapDeadNodes(Date.now());
+    }
+    const reapedAt = Date.now();
+    t.same(reaped, ['onlyA'], 'only the user whose last connection was on A');
+    t.ok(reapedAt - now0 >= 200, 'not before the lease ran out');
+    t.same(await b.reapDeadNodes(Date.now()), [], 'a second reap finds nothing');
+    const records = await b.get(['onlyA', 'both', 'onlyB', 'left']);
+    t.match(records.get('onlyA'), { connections: 0, online: true }, 'onlyA is in (already due) grace');
+    t.match(records.get('both'), { connections: 1, online: true }, 'both keeps its connection on B');
+    t.match(records.get('onlyB'), { connections: 1, online: true }, 'a user on a live node is untouched');
+    t.match(records.get('left'), { connections: 0, online: true }, 'a user already in grace keeps its own deadline');
+    t.equal(await b.expire('left', Date.now()), false, 'its grace is not shortened');
+    const expired = await Promise.all([a.expire('onlyA', Date.now()), b.expire('onlyA', Date.now())]);
+    t.equal(expired.filter(Boolean).length, 1, 'expire returns true once');
+    t.same((await b.members('room', 10)).users.slice().sort(), ['onlyB'], 'the dead node\'s group memberships are gone');
+    t.same(await b.disconnect('both', 'b1', Date.now(), GRACE), { count: 0, lastConnection: true });
+
+    // Concurrent reapers: each user is reported once in total.
+    const t1 = Date.now();
+    await a.heartbeat('C', 100, t1);
+    for (let i = 0; i < 30; i++) await a.connect(`c${i}`, `cc${i}`, 'C', t1);
+    await new Promise((r) => setTimeout(r, 150));
+    const results = await Promise.all([a.reapDeadNodes(Date.now()), b.reapDeadNodes(Date.now()), b.reapDeadNodes(Date.now())]);
+    const all = results.flat();
+    t.equal(all.length, 30, 'thirty users reaped');
+    t.equal(new Set(all).size, 30, 'each by one reaper only');
   });
 
   test('bad input is rejected, not crashed on', async (t, { store }) => {

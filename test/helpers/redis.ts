@@ -69,10 +69,12 @@ function launch(port: number, dir: string, extra: string[]): ChildProcess {
   });
 }
 
-export async function startRedis(t: { teardown(fn: () => unknown): void }, extra: string[] = []): Promise<RedisServer> {
-  const port = await freePort();
+/** Starts a redis-server (on `port`, or a free one) with `extra` arguments. */
+export async function startRedis(t: { teardown(fn: () => unknown): void }, extra: string[] = [], port?: number): Promise<RedisServer> {
+  port ??= await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sb-redis-'));
-  let child = launch(port, dir, extra);
+  const fixedPort = port;
+  let child = launch(fixedPort, dir, extra);
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const gone = new Promise<void>((r) => child.once('exit', () => r()));
@@ -83,18 +85,18 @@ export async function startRedis(t: { teardown(fn: () => unknown): void }, extra
     await stop();
     rmSync(dir, { recursive: true, force: true });
   });
-  await waitReady(port);
+  await waitReady(fixedPort);
   return {
-    port,
+    port: fixedPort,
     host: '127.0.0.1',
-    address: `127.0.0.1:${port}`,
+    address: `127.0.0.1:${fixedPort}`,
     kill: stop,
     restart: async () => {
       await stop();
-      child = launch(port, dir, extra);
-      await waitReady(port);
+      child = launch(fixedPort, dir, extra);
+      await waitReady(fixedPort);
     },
-    cli: (...args) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }),
+    cli: (...args) => execFileSync('redis-cli', ['-p', String(fixedPort), ...args], { encoding: 'utf8' }),
   };
 }
 

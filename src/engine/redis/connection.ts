@@ -21,6 +21,10 @@ import type { Logger } from '../../log.js';
 
 export type RedisClient = Redis | Cluster;
 
+/** Longest wait for QUIT on close before dropping the connection. */
+const QUIT_TIMEOUT_MS = 1_000;
+/** Recoveries within this window run the onRecovered callbacks once. */
+const RECOVERY_COALESCE_MS = 250;
 /** Longest wait between two reconnect attempts. */
 export const RETRY_CAP_MS = 2_000;
 /** A TCP connect (and the handshake) that takes longer than this counts as failed. */
@@ -41,11 +45,6 @@ export function reconnectDelay(times: number): number {
 export interface CreateRedisOptions {
   /** Where the connection's state is tracked; by default a private one (it still logs). */
   health?: RedisHealth;
-  /**
-   * A connection used only to subscribe. With type cluster it enables ioredis' sharded
-   * subscribers (one extra connection per master, for SSUBSCRIBE).
-   */
-  subscriber?: boolean;
 }
 
 /**
@@ -78,10 +77,13 @@ export function createRedis(cfg: RedisConfig, role: string, log: Logger, options
       clusterNodeRetryStrategy: (times) => reconnectDelay(times),
       // Notice slot moves and restarted masters without waiting for a MOVED reply.
       slotsRefreshInterval: 5_000,
-      shardedSubscribers: options.subscriber === true,
+      // Sharded subscribing is done by subscriber.ts, not by ioredis (see there why).
+      shardedSubscribers: false,
       redisOptions: perConnection,
     };
-    client = new Cluster(cfg.endpoints.map((e) => ({ host: e.host, port: e.port })), clusterOptions);
+    const cluster = new Cluster(cfg.endpoints.map((e) => ({ host: e.host, port: e.port })), clusterOptions);
+    connectMastersEagerly(cluster, role, log);
+    client = cluster;
   } else {
     const endpoint = cfg.endpoints[0]!;
     client = new Redis({
@@ -102,37 +104,59 @@ export function createRedis(cfg: RedisConfig, role: string, log: Logger, options
   return client;
 }
 
-/** Resolves when `client` is ready, rejects after `timeoutMs`. For start-up checks and tests. */
-export async function waitReady(client: RedisClient, timeoutMs = 10_000): Promise<void> {
-  if (client.status === 'ready') return;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      client.off('ready', onReady);
-      reject(new Error(`redis not ready after ${timeoutMs} ms (status ${client.status})`));
-    }, timeoutMs);
-    const onReady = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    client.once('ready', onReady);
+/**
+ * ioredis connects to a cluster node lazily, on the first command for it, and while
+ * that node is connecting (with the offline queue off) it rejects the next commands and
+ * retries them after retryDelayOnFailover: commands to one slot can then run out of
+ * order (verified with ioredis 6.0.0: 50 concurrent INCRs answered 1,35,19,...).
+ * Connecting every master as soon as it joins the pool keeps that window to start-up
+ * and reconnects, instead of the first use of each master.
+ */
+function connectMastersEagerly(cluster: Cluster, role: string, log: Logger): void {
+  const connect = (node: Redis): void => {
+    if (node.options.readOnly === true || node.status !== 'wait') return;
+    node.connect().catch((err: unknown) => log.debug({ role, err: errorText(err) }, 'redis cluster node connect failed'));
+  };
+  cluster.on('+node', (node: Redis) => connect(node));
+  cluster.on('ready', () => {
+    for (const node of cluster.nodes('master')) connect(node);
   });
+}
+
+/** True when every master of a cluster (or the single server) has a ready connection. */
+export function allNodesReady(client: RedisClient): boolean {
+  if (client.status !== 'ready') return false;
+  if (!(client instanceof Cluster)) return true;
+  const masters = client.nodes('master');
+  return masters.length > 0 && masters.every((n) => n.status === 'ready');
+}
+
+/** Resolves when `client` (with a cluster: every master) is ready; rejects after `timeoutMs`. For start-up checks and tests. */
+export async function waitReady(client: RedisClient, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!allNodesReady(client)) {
+    if (Date.now() > deadline) throw new Error(`redis not ready after ${timeoutMs} ms (status ${client.status})`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /**
  * Closes a connection made by createRedis: QUIT when connected (pending replies still
- * arrive), otherwise drops it and stops reconnecting. Never rejects.
+ * arrive), bounded by QUIT_TIMEOUT_MS (a cluster QUITs every node, and one that is
+ * reconnecting may never answer), then drops it for good. Never rejects.
  */
 export async function closeRedis(client: RedisClient): Promise<void> {
   trackers.get(client)?.unwatch(client);
   if (client.status === 'end') return;
   if (client.status === 'ready') {
-    try {
-      await client.quit();
-      return;
-    } catch (err) {
-      // Lost during QUIT: fall through to a hard disconnect, which cannot fail.
-      void err;
-    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, QUIT_TIMEOUT_MS);
+    });
+    // Lost during QUIT: the disconnect below ends it anyway.
+    await Promise.race([client.quit().then(() => {}, () => {}), timeout]);
+    clearTimeout(timer);
+    if ((client.status as string) === 'end') return;
   }
   client.disconnect();
 }
@@ -158,9 +182,37 @@ interface Tracked {
 export class RedisHealth {
   readonly #log: Logger;
   readonly #tracked = new Map<RedisClient, Tracked>();
+  readonly #recovered: (() => void)[] = [];
+  #recoveryTimer: NodeJS.Timeout | undefined;
 
   constructor(log: Logger) {
     this.#log = log;
+  }
+
+  /**
+   * Registers a callback run after a connection came back from being down (lost, or
+   * unreachable at start-up; not after a first connect that simply worked). Recoveries close together (a Redis restart brings back every
+   * connection at once) run it once. A Redis that restarted may have lost its data, so
+   * the gateway re-registers what it holds locally (presence, leases) from here.
+   */
+  onRecovered(callback: () => void): void {
+    this.#recovered.push(callback);
+  }
+
+  /** Runs the onRecovered callbacks (also used when a node finds its lease lapsed). */
+  notifyRecovered(): void {
+    if (this.#recoveryTimer !== undefined) return;
+    this.#recoveryTimer = setTimeout(() => {
+      this.#recoveryTimer = undefined;
+      for (const callback of this.#recovered) {
+        try {
+          callback();
+        } catch (err) {
+          this.#log.error({ err: errorText(err) }, 'redis recovery callback threw');
+        }
+      }
+    }, RECOVERY_COALESCE_MS);
+    this.#recoveryTimer.unref();
   }
 
   /** Starts tracking a connection. Registers an 'error' listener, so ioredis never reports errors as unhandled. */
@@ -205,9 +257,14 @@ export class RedisHealth {
   /** Null when every tracked connection is ready; otherwise e.g. `redis subscriber: down (connect ECONNREFUSED 127.0.0.1:6379)`. */
   notReadyReason(): string | null {
     const reasons: string[] = [];
-    for (const entry of this.#tracked.values()) {
-      if (entry.state === 'ready') continue;
-      reasons.push(`redis ${entry.role}: ${entry.state}${entry.lastError === undefined ? '' : ` (${entry.lastError})`}`);
+    for (const [client, entry] of this.#tracked) {
+      if (entry.state !== 'ready') {
+        reasons.push(`redis ${entry.role}: ${entry.state}${entry.lastError === undefined ? '' : ` (${entry.lastError})`}`);
+      } else if (client instanceof Cluster) {
+        // The cluster client is up, but a master it needs may not be (its slots fail).
+        const down = client.nodes('master').filter((n) => n.status !== 'ready').map((n) => `${n.options.host}:${n.options.port} ${n.status}`);
+        if (down.length > 0) reasons.push(`redis ${entry.role}: master ${down.join(', ')}`);
+      }
     }
     return reasons.length === 0 ? null : reasons.join('; ');
   }
@@ -219,6 +276,7 @@ export class RedisHealth {
     if (state === 'ready') {
       entry.lastError = undefined;
       this.#log.info({ role: entry.role }, previous === 'connecting' ? 'redis connected' : 'redis connection restored');
+      if (previous === 'down') this.notifyRecovered();
     } else if (state === 'down') {
       this.#log.warn({ role: entry.role, err: entry.lastError }, previous === 'ready'
         ? 'redis connection lost; reconnecting'

@@ -63,6 +63,7 @@ export class RedisInbox implements Inbox {
   /** Redis expiry of entry keys and of the counter, '' when entries never expire. */
   readonly #keyTtl: string;
   readonly #metaTtl: string;
+  readonly #unload: () => void;
   #closed = false;
 
   constructor(options: RedisInboxOptions, clock: () => number = Date.now) {
@@ -84,7 +85,7 @@ export class RedisInbox implements Inbox {
       this.#keyTtl = '';
       this.#metaTtl = '';
     }
-    preloadScripts(this.#client, INBOX_SCRIPTS, options.log);
+    this.#unload = preloadScripts(this.#client, INBOX_SCRIPTS, options.log);
   }
 
   async append(userId: string, entry: NewInboxEntry): Promise<AppendResult> {
@@ -167,6 +168,7 @@ export class RedisInbox implements Inbox {
   /** Marks the inbox closed; the shared connection stays open (its owner closes it). Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#unload();
   }
 
   #keys(userId: string): { entries: string; times: string; meta: string } {

@@ -67,6 +67,7 @@ export class RedisPresenceStore implements PresenceStore {
   readonly #onLeaseLost: ((nodeId: string) => void) | undefined;
   /** Nodes this store has set a lease for (so a missing lease is news). */
   readonly #leased = new Set<string>();
+  readonly #unload: () => void;
   #closed = false;
 
   constructor(options: RedisPresenceOptions) {
@@ -77,7 +78,7 @@ export class RedisPresenceStore implements PresenceStore {
     this.#prefix = options.keyPrefix;
     this.#stateTtl = ttl;
     this.#onLeaseLost = options.onLeaseLost;
-    preloadScripts(this.#client, PRESENCE_SCRIPTS, options.log);
+    this.#unload = preloadScripts(this.#client, PRESENCE_SCRIPTS, options.log);
   }
 
   async connect(userId: string, connId: string, nodeId: string, now: number, limit?: ConnectLimit): Promise<ConnectResult> {
@@ -232,6 +233,7 @@ export class RedisPresenceStore implements PresenceStore {
   /** Marks the store closed; the shared connection stays open (its owner closes it). Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#unload();
   }
 
   async #isDead(nodeId: string, now: number): Promise<boolean> {

@@ -66,21 +66,29 @@ export function isNoScript(err: unknown): boolean {
  * With a cluster the scripts go to each node as it joins the pool and on each of its
  * reconnects.
  */
-export function preloadScripts(client: RedisClient, scripts: readonly LuaScript[], log?: Logger): void {
+export function preloadScripts(client: RedisClient, scripts: readonly LuaScript[], log?: Logger): () => void {
   const load = (conn: Redis): void => {
     for (const script of scripts) {
       conn.script('LOAD', script.source).catch((err: unknown) => log?.debug({ err: errorText(err) }, 'redis SCRIPT LOAD failed; EVAL fallback will load it'));
     }
   };
+  const undo: (() => void)[] = [];
   const watch = (conn: Redis): void => {
+    // A cluster node still connecting queues the LOAD ahead of any command sent to it.
     if (conn.status === 'ready' || conn.status === 'wait' || conn.status === 'connecting' || conn.status === 'connect') load(conn);
-    conn.on('ready', () => load(conn));
+    const onReady = (): void => load(conn);
+    conn.on('ready', onReady);
+    undo.push(() => conn.off('ready', onReady));
   };
   if (client instanceof Cluster) {
     for (const node of client.nodes('all')) watch(node);
-    client.on('+node', (node: Redis) => watch(node));
+    client.on('+node', watch);
+    undo.push(() => client.off('+node', watch));
   } else {
-    if (client.status === 'ready') load(client);
-    client.on('ready', () => load(client));
+    watch(client);
   }
+  /** Stops loading (the engine closed; the shared connection lives on). */
+  return () => {
+    for (const fn of undo.splice(0)) fn();
+  };
 }

@@ -2,6 +2,7 @@ import { Redis, type Cluster } from 'ioredis';
 import type { RedisConfig } from '../../config/types.js';
 import type { Logger } from '../../log.js';
 import { closeRedis, createRedis, errorText, type RedisHealth } from './connection.js';
+import { keySlot } from './slot.js';
 
 /**
  * The receiving side of the broker: dedicated subscriber connections that keep a
@@ -61,9 +62,20 @@ class SubscriberConnection {
 
   async add(channel: string): Promise<void> {
     this.channels.add(channel);
-    // Not connected: the 'ready' handler subscribes it.
-    if (!this.ready) return;
+    // Known to be down: the 'ready' handler subscribes it on reconnect.
+    if (!(await this.#usable())) return;
+    if (!this.channels.has(channel)) return;
     await (this.#sharded ? this.#client.ssubscribe(channel) : this.#client.subscribe(channel));
+  }
+
+  /**
+   * True when the connection is ready, after waiting out a connection attempt in
+   * progress (a new connection), so that a resolved add() means subscribed; false at
+   * once while it waits to reconnect (Redis known to be down).
+   */
+  async #usable(): Promise<boolean> {
+    if (this.#client.status === 'ready') return true;
+    return waitFor(this.#client, 'ready');
   }
 
   async remove(channel: string): Promise<void> {
@@ -145,9 +157,14 @@ export class ShardedSubscriber implements ChannelSubscriber {
 
   async add(channel: string): Promise<void> {
     if (this.#wanted.has(channel)) return;
-    const node = this.#owner(channel);
-    this.#wanted.set(channel, node);
-    if (node !== undefined) await this.#subscribeOn(node, channel);
+    this.#wanted.set(channel, undefined);
+    // Right after start-up the slot map is not loaded yet: wait for it rather than resolve unsubscribed.
+    if (this.#owner(channel) === undefined) await waitFor(this.#topology, 'refresh');
+    const owner = this.#owner(channel);
+    // Removed meanwhile, or the map is still unknown (Redis down): the next refresh subscribes it.
+    if (!this.#wanted.has(channel) || owner === undefined) return;
+    this.#wanted.set(channel, owner);
+    await this.#subscribeOn(owner, channel);
   }
 
   async remove(channel: string): Promise<void> {
@@ -224,23 +241,25 @@ export class ShardedSubscriber implements ChannelSubscriber {
   }
 }
 
-/** CRC16-CCITT (XMODEM), the hash Redis Cluster uses for key slots. */
-function crc16(bytes: Uint8Array): number {
-  let crc = 0;
-  for (const byte of bytes) {
-    crc ^= byte << 8;
-    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc;
-}
-
-/** The cluster hash slot of a key or sharded channel, honouring `{hash tags}` as Redis does. */
-export function keySlot(key: string): number {
-  let bytes: Uint8Array = Buffer.from(key, 'utf8');
-  const open = bytes.indexOf(0x7b); // '{'
-  if (open !== -1) {
-    const close = bytes.indexOf(0x7d, open + 1); // '}'
-    if (close > open + 1) bytes = bytes.subarray(open + 1, close);
-  }
-  return crc16(bytes) % 16384;
+/**
+ * While `client` is making a connection attempt, waits for `event` (true) or for the
+ * attempt to fail (false); false at once when it is not connecting (down, waiting to
+ * retry, or closed). Every attempt ends in one of those events (connectTimeout bounds it).
+ */
+function waitFor(client: Redis | Cluster, event: 'ready' | 'refresh'): Promise<boolean> {
+  const status = client.status;
+  if (status !== 'wait' && status !== 'connecting' && status !== 'connect') return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => (): void => {
+      client.off(event, onEvent);
+      client.off('close', onClose);
+      client.off('end', onClose);
+      resolve(ok);
+    };
+    const onEvent = done(true);
+    const onClose = done(false);
+    client.once(event, onEvent);
+    client.once('close', onClose);
+    client.once('end', onClose);
+  });
 }
