@@ -30,14 +30,23 @@ export class UserRateLimiter {
     private readonly cluster?: { share: RateShare; nodeId: string; log: Logger },
   ) {}
 
-  /** 0 when the user may send now, else milliseconds to wait. */
-  take(userId: string, now: number): number {
+  /**
+   * Called when a connection of the user opens: the bucket exists from then on, so the
+   * node takes part in the user's shared count (and learns what other nodes saw) even
+   * before this connection sends anything.
+   */
+  opened(userId: string, now: number): TokenBucket {
     let bucket = this.#buckets.get(userId);
     if (bucket === undefined) {
       bucket = new TokenBucket(this.settings.messagesPerSecond, this.settings.burst, now);
       this.#buckets.set(userId, bucket);
     }
-    const wait = bucket.take(now);
+    return bucket;
+  }
+
+  /** 0 when the user may send now, else milliseconds to wait. */
+  take(userId: string, now: number): number {
+    const wait = this.opened(userId, now).take(now);
     if (wait === 0 && this.#timer !== undefined) this.#sent.set(userId, (this.#sent.get(userId) ?? 0) + 1);
     return wait;
   }

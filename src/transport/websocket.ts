@@ -85,6 +85,7 @@ export function attachWebSocket(app: TemplatedApp, deps: WebSocketDeps): { stop(
       conn.socket = ws;
       hub.add(conn);
       deps.ipGuard.opened(conn.ip);
+      deps.userRate.opened(conn.principal.userId, performance.now());
       metrics.inc('connections_opened_total');
       metrics.set('connections_current', hub.size);
       conn.log.debug({ userId: conn.principal.userId, format: conn.format }, 'open');

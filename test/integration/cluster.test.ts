@@ -201,3 +201,41 @@ t.test('Redis Cluster (3 masters, sharded pub/sub): delivery crosses nodes', red
   t.equal((await a.next((f) => f.type === 'group')).data.content, 'grp');
   await Promise.all([a.close(), b.close()]);
 });
+
+t.test('per-user rate limit holds across nodes (shared counts)', redisSuite(), async (t) => {
+  const redis = await startRedis(t);
+  const [r1, r2] = await nodes(t, redis.address, 2, { Limits: { RateLimit: { MessagesPerSecond: 5, Burst: 10 } } });
+  const tok = await token({ sub: 'rita' });
+  const a = await TestClient.connect(r1!.url, { token: tok });
+  const b = await TestClient.connect(r2!.url, { token: tok });
+  // Each node's first exchange for a user (every 200 ms) sets its baseline; counts made
+  // before it are not attributed. Let both nodes take one.
+  await new Promise((r) => setTimeout(r, 400));
+  const burst = async (c: TestClient, n: number): Promise<number> => {
+    const replies = await Promise.all(Array.from({ length: n }, () => c.request({ type: 'ping' })));
+    return replies.filter((f) => f.type === 'pong').length;
+  };
+  t.equal(await burst(a, 10), 10, 'the whole burst passes on the first node');
+  // Let both nodes trade counts (every 200 ms), then spend the burst again on the other node.
+  await new Promise((r) => setTimeout(r, 600));
+  const passed = await burst(b, 10);
+  t.ok(passed <= 6, `the second node knows the user spent the burst elsewhere: ${passed} of 10 passed (alone it would pass 10)`);
+  await Promise.all([a.close(), b.close()]);
+});
+
+t.test('a node killed during a user\'s grace period: another node announces the offline', redisSuite(), async (t) => {
+  const redis = await startRedis(t);
+  const [k1, k2] = await nodes(t, redis.address, 2, { Presence: { OfflineGrace: '1s' } });
+  const watcher = await TestClient.connect(k2!.url, { token: await token({ sub: 'olga' }) });
+  await watcher.request({ type: 'watch', data: { users: ['pete'] } });
+  const pete = await TestClient.connect(k1!.url, { token: await token({ sub: 'pete' }) });
+  await watcher.next(isStatus('pete', 'online'));
+  await pete.close();
+  // The grace timer runs on node 1, which dies before it fires.
+  k1!.child.kill('SIGKILL');
+  const offline = await watcher.next(isStatus('pete', 'offline'), 15_000);
+  t.ok(offline, 'the offline owed to watchers still arrives');
+  await watcher.request({ type: 'ping' });
+  t.equal(watcher.ofType('status').length, 0, 'once');
+  await watcher.close();
+});

@@ -63,6 +63,8 @@ const REAP_BATCH = 500;
 export class RedisPresenceStore implements PresenceStore {
   readonly #client: RedisClient;
   readonly #prefix: string;
+  /** The lease length last used by heartbeat: how overdue a grace period must be before reapers take it over. */
+  #leaseMs = 15_000;
   readonly #stateTtl: number;
   readonly #onLeaseLost: ((nodeId: string) => void) | undefined;
   /** Nodes this store has set a lease for (so a missing lease is news). */
@@ -121,6 +123,10 @@ export class RedisPresenceStore implements PresenceStore {
       throw new RangeError(`graceMs must be a finite number >= 0, got ${String(graceMs)}`);
     }
     const u = this.#user(userId);
+    // The grace timer lives on this node; if the node dies before it fires, this
+    // deadline lets any other node's reaper finish the transition. Recorded first, so a
+    // crash between the two commands leaves a harmless extra entry, never a stuck user.
+    await redisCall(() => this.#client.zadd(this.#gracesKey(), now + graceMs, userId));
     const reply = (await DISCONNECT.run(this.#client, [u.conns, u.state], [connId, String(now), String(now + graceMs)])) as [number, number, string];
     const owner = reply[2];
     if (owner !== '') await redisCall(() => this.#client.srem(this.#nodeConns(owner), pairOf(userId, connId)));
@@ -215,6 +221,7 @@ export class RedisPresenceStore implements PresenceStore {
     ]);
     const hadLease = this.#leased.has(nodeId);
     this.#leased.add(nodeId);
+    this.#leaseMs = leaseMs;
     if (previous === null && hadLease) this.#onLeaseLost?.(nodeId);
   }
 
@@ -226,6 +233,14 @@ export class RedisPresenceStore implements PresenceStore {
     for (const nodeId of nodes) {
       if (!(await this.#isDead(nodeId, now))) continue;
       for (const userId of await this.#reapNode(nodeId, now)) offline.add(userId);
+    }
+    // Grace periods overdue by more than a lease: their node died before its timer
+    // fired (or the user reconnected since, which `expire` then tells). The entries are
+    // claimed with ZREM so that usually one reaper handles each; `expire` stays the
+    // single decider either way.
+    const overdue = await redisCall(() => this.#client.zrangebyscore(this.#gracesKey(), '-inf', now - this.#leaseMs, 'LIMIT', 0, 500));
+    for (const userId of overdue) {
+      if ((await redisCall(() => this.#client.zrem(this.#gracesKey(), userId))) === 1) offline.add(userId);
     }
     return [...offline];
   }
@@ -304,6 +319,11 @@ export class RedisPresenceStore implements PresenceStore {
 
   #nodesKey(): string {
     return `${this.#prefix}nodes`;
+  }
+
+  /** Zset userId → grace deadline of users whose last connection closed (cleaned up by the reaper). */
+  #gracesKey(): string {
+    return `${this.#prefix}graces`;
   }
 
   #open(): void {
