@@ -54,6 +54,7 @@ interface UserState {
 const SETTABLE: ReadonlySet<string> = new Set(SETTABLE_STATUSES);
 
 /** True when `status` is one a user may choose (so not `offline`). */
+/** True for a status a user may choose. */
 export function isChosenStatus(status: unknown): status is ChosenStatus {
   return typeof status === 'string' && SETTABLE.has(status);
 }
@@ -291,13 +292,14 @@ export class MemoryPresenceStore implements PresenceStore {
   }
 }
 
-function checkId(name: string, value: unknown): asserts value is string {
+/** Argument checks shared by every PresenceStore engine: a bad call is a programming error, thrown at once. */
+export function checkId(name: string, value: unknown): asserts value is string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new TypeError(`${name} must be a non-empty string, got ${typeof value === 'string' ? 'an empty string' : typeof value}`);
   }
 }
 
-function checkTime(now: unknown): asserts now is number {
+export function checkTime(now: unknown): asserts now is number {
   if (typeof now !== 'number' || !Number.isFinite(now) || now < 0) {
     throw new RangeError(`now must be a finite number of milliseconds >= 0, got ${String(now)}`);
   }

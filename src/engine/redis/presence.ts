@@ -1,7 +1,7 @@
 import { GatewayError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { SETTABLE_STATUSES } from '../../protocol/frames.js';
-import { isChosenStatus, unknownPresence } from '../memory/presence.js';
+import { checkId, checkTime, isChosenStatus, unknownPresence } from '../memory/presence.js';
 import type {
   ChosenStatus,
   ConnectLimit,
@@ -343,16 +343,4 @@ function parsePair(member: string): [string, string] | undefined {
   const rest = Buffer.from(member.slice(colon + 1), 'utf8');
   if (rest.length < length) return undefined;
   return [rest.toString('utf8', 0, length), rest.toString('utf8', length)];
-}
-
-function checkId(name: string, value: unknown): asserts value is string {
-  if (typeof value !== 'string' || value.length === 0) {
-    throw new TypeError(`${name} must be a non-empty string, got ${typeof value === 'string' ? 'an empty string' : typeof value}`);
-  }
-}
-
-function checkTime(now: unknown): asserts now is number {
-  if (typeof now !== 'number' || !Number.isFinite(now) || now < 0) {
-    throw new RangeError(`now must be a finite number of milliseconds >= 0, got ${String(now)}`);
-  }
 }
