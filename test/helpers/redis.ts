@@ -55,7 +55,8 @@ async function waitReady(port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      if (execFileSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).trim() === 'PONG') return;
+      // stderr ignored: "connection refused" is the expected answer until the server is up.
+      if (execFileSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() === 'PONG') return;
     } catch (err) {
       if (Date.now() > deadline) throw new Error(`redis-server on ${port} not ready: ${String(err)}`);
     }
