@@ -197,8 +197,12 @@ export class Gateway {
     const deadline = Date.now() + this.config.server.shutdownTimeout;
     while (this.hub.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     for (const conn of [...this.hub.connections()]) conn.socket?.close();
+    // Idle HTTP keep-alive sockets would otherwise hold the event loop for uWS's 10 s idle timeout.
+    this.app.close();
     const settled = Promise.all([this.parts.messaging.idle(), this.parts.presence.idle()]);
-    await Promise.race([settled, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([settled, new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))))]);
+    clearTimeout(timer);
     this.parts.presence.stop();
     this.parts.userRate.stop();
     await this.engines.close();

@@ -17,20 +17,23 @@ export function statusLine(status: number): string {
  * await, only when the response was not aborted; corks so headers and body leave in
  * one write.
  */
-export function sendJson(res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}, closeConnection = false): void {
   res.cork(() => {
     res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json');
     for (const [key, value] of Object.entries(headers)) res.writeHeader(key, value);
-    res.end(JSON.stringify(body));
+    res.end(JSON.stringify(body), closeConnection);
   });
 }
 
-/** Answers with an error's HTTP status and `{ error: { code, message, ... } }`. */
-export function sendError(res: HttpResponse, err: GatewayError): void {
+/**
+ * Answers with an error's HTTP status and `{ error: { code, message, ... } }`. A
+ * refused WebSocket upgrade also closes the connection: the client will not reuse it.
+ */
+export function sendError(res: HttpResponse, err: GatewayError, closeConnection = false): void {
   const headers: Record<string, string> = {};
   const retry = err.details?.['retryAfterMs'];
   if (typeof retry === 'number') headers['retry-after'] = String(Math.max(1, Math.ceil(retry / 1000)));
-  sendJson(res, err.httpStatus, { error: err.toJSON() }, headers);
+  sendJson(res, err.httpStatus, { error: err.toJSON() }, headers, closeConnection);
 }
 
 export interface HealthSources {

@@ -185,7 +185,7 @@ function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context
     deps.admission.reserveNode();
   } catch (err) {
     deps.metrics.inc('upgrades_rejected_total');
-    sendError(res, toGatewayError(err));
+    sendError(res, toGatewayError(err), true);
     return;
   }
 
@@ -224,7 +224,7 @@ function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context
         const { connId, userId } = registered;
         deps.presence.unregister(connId, userId).catch((e: unknown) => deps.log.error({ err: e }, 'could not undo a registration'));
       }
-      if (!aborted) sendError(res, toGatewayError(err));
+      if (!aborted) sendError(res, toGatewayError(err), true);
     }
   })();
 }
