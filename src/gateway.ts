@@ -198,7 +198,8 @@ export class Gateway {
     while (this.hub.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     for (const conn of [...this.hub.connections()]) conn.socket?.close();
     // Idle HTTP keep-alive sockets would otherwise hold the event loop for uWS's 10 s idle timeout.
-    this.app.close();
+    // close() exists in this uWS build but is missing from its type declarations.
+    (this.app as TemplatedApp & { close(): void }).close();
     const settled = Promise.all([this.parts.messaging.idle(), this.parts.presence.idle()]);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([settled, new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))))]);

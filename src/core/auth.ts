@@ -90,13 +90,19 @@ function describeJoseError(err: unknown): string {
   return 'invalid token';
 }
 
+const NO_GROUPS: readonly string[] = Object.freeze([]);
+const NO_PERMS: ReadonlySet<string> = new Set();
+
 function principalFrom(payload: JWTPayload): Principal {
   const sub = payload.sub;
   if (typeof sub !== 'string' || !isUserId(sub)) throw new GatewayError('UNAUTHORIZED', 'token sub is not a valid user id');
+  const groups = stringList(payload['groups'], 'groups');
+  const perms = stringList(payload['perms'], 'perms');
+  // Most tokens carry neither claim: share one empty list and set instead of one per connection.
   return Object.freeze({
     userId: sub,
-    groups: Object.freeze(stringList(payload['groups'], 'groups')),
-    perms: new Set(stringList(payload['perms'], 'perms')),
+    groups: groups.length === 0 ? NO_GROUPS : Object.freeze(groups),
+    perms: perms.length === 0 ? NO_PERMS : new Set(perms),
   });
 }
 

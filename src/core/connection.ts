@@ -27,7 +27,7 @@ export interface Connection {
   readonly abuse: TokenBucket;
   /** Drains on every malformed frame: empty means a client that keeps sending garbage (close 1008). */
   readonly garbage: TokenBucket;
-  socket: WebSocket<Connection> | undefined;
+  socket: WebSocket<SocketData> | undefined;
   /** The presence store's answer at the upgrade; undefined when the store was unreachable. */
   registration: ConnectResult | undefined;
   /**
@@ -39,6 +39,15 @@ export interface Connection {
   slowSince: number;
 }
 
+/**
+ * What the uWS socket carries as its UserData. uWS copies the own properties of the
+ * object given to `upgrade()` onto a new object, which would drop a class's getters
+ * and private fields, so the socket holds only a reference to the Connection.
+ */
+export interface SocketData {
+  readonly conn: Connection;
+}
+
 export interface ConnectionSettings {
   messagesPerSecond: number;
   burst: number;
@@ -48,24 +57,64 @@ export interface ConnectionSettings {
 export const GARBAGE_BURST = 10;
 export const GARBAGE_PER_SECOND = 1;
 
+/**
+ * The one implementation of Connection. Kept small on purpose: a node holds tens of
+ * thousands, so the per-connection logger is created on first use (most connections
+ * never log) and nothing else is allocated that a quiet connection does not need.
+ */
+class ConnectionState implements Connection {
+  readonly id: string;
+  readonly principal: Principal;
+  readonly format: Format;
+  readonly ip: string;
+  readonly openedAt: number;
+  #groups: Set<string> | undefined;
+  #watching: Set<string> | undefined;
+  readonly rate: TokenBucket;
+  readonly abuse: TokenBucket;
+  readonly garbage: TokenBucket;
+  socket: WebSocket<SocketData> | undefined = undefined;
+  registration: ConnectResult | undefined = undefined;
+  ready: Promise<void> = READY;
+  slowSince = 0;
+  #parentLog: Logger;
+  #log: Logger | undefined;
+
+  constructor(init: { id: string; principal: Principal; format: Format; ip: string; log: Logger }, rate: ConnectionSettings, now: number) {
+    this.id = init.id;
+    this.principal = init.principal;
+    this.format = init.format;
+    this.ip = init.ip;
+    this.openedAt = now;
+    this.#parentLog = init.log;
+    this.rate = new TokenBucket(rate.messagesPerSecond, rate.burst, now);
+    // Sustained abuse: rejections at the allowed rate on top of a burst twice the
+    // bucket, so a client that overshoots once is told to slow down, not dropped.
+    this.abuse = new TokenBucket(rate.messagesPerSecond, Math.max(2 * rate.burst, 20), now);
+    this.garbage = new TokenBucket(GARBAGE_PER_SECOND, GARBAGE_BURST, now);
+  }
+
+  // Most connections never join a group or watch anyone: the sets appear on first use.
+  get groups(): Set<string> {
+    return (this.#groups ??= new Set());
+  }
+
+  get watching(): Set<string> {
+    return (this.#watching ??= new Set());
+  }
+
+  get log(): Logger {
+    return (this.#log ??= this.#parentLog.child({ connId: this.id }));
+  }
+}
+
+const READY: Promise<void> = Promise.resolve();
+
+/** `log` is the parent (module) logger; the connection's child logger `{ connId }` is derived from it on first use. */
 export function createConnection(
   init: { id: string; principal: Principal; format: Format; ip: string; log: Logger },
   rate: ConnectionSettings,
   now: number,
 ): Connection {
-  return {
-    ...init,
-    openedAt: now,
-    groups: new Set(),
-    watching: new Set(),
-    rate: new TokenBucket(rate.messagesPerSecond, rate.burst, now),
-    // Sustained abuse: rejections at the allowed rate on top of a burst twice the
-    // bucket, so a client that overshoots once is told to slow down, not dropped.
-    abuse: new TokenBucket(rate.messagesPerSecond, Math.max(2 * rate.burst, 20), now),
-    garbage: new TokenBucket(GARBAGE_PER_SECOND, GARBAGE_BURST, now),
-    socket: undefined,
-    registration: undefined,
-    ready: Promise.resolve(),
-    slowSince: 0,
-  };
+  return new ConnectionState(init, rate, now);
 }

@@ -6,7 +6,7 @@ import { decodeFrame, errorFrame, type CodecLimits } from '../protocol/codec.js'
 import type { Admission } from '../core/admission.js';
 import { bearerToken, type Authenticator } from '../core/auth.js';
 import type { ClientHandler } from '../core/client.js';
-import { createConnection, type Connection } from '../core/connection.js';
+import { createConnection, type Connection, type SocketData } from '../core/connection.js';
 import type { Hub } from '../core/hub.js';
 import type { IdGenerator } from '../core/ids.js';
 import type { IpGuard, UserRateLimiter } from '../core/limits.js';
@@ -68,7 +68,7 @@ export function attachWebSocket(app: TemplatedApp, deps: WebSocketDeps): { stop(
   const { settings, hub, metrics, log } = deps;
   const softLimit = settings.maxBackpressure;
 
-  app.ws<Connection>(settings.path, {
+  app.ws<SocketData>(settings.path, {
     maxPayloadLength: settings.maxMessageBytes,
     // Above the soft limit a client has WriteTimeout to catch up (see the sweep);
     // the hard limit stops one client from holding unbounded memory meanwhile.
@@ -81,14 +81,14 @@ export function attachWebSocket(app: TemplatedApp, deps: WebSocketDeps): { stop(
     upgrade: (res, req, context) => upgrade(res, req, context, deps),
 
     open: (ws) => {
-      const conn = ws.getUserData();
+      const conn = ws.getUserData().conn;
       conn.socket = ws;
       hub.add(conn);
       deps.ipGuard.opened(conn.ip);
       deps.userRate.opened(conn.principal.userId, performance.now());
       metrics.inc('connections_opened_total');
       metrics.set('connections_current', hub.size);
-      conn.log.debug({ userId: conn.principal.userId, format: conn.format }, 'open');
+      if (log.isLevelEnabled('debug')) conn.log.debug({ userId: conn.principal.userId, format: conn.format }, 'open');
       conn.ready = (async () => {
         await deps.presence.connected(conn, conn.registration);
         await deps.messaging.replay(conn, 0);
@@ -96,7 +96,7 @@ export function attachWebSocket(app: TemplatedApp, deps: WebSocketDeps): { stop(
     },
 
     message: (ws, message, isBinary) => {
-      const conn = ws.getUserData();
+      const conn = ws.getUserData().conn;
       metrics.inc('frames_in_total');
       // Decoding is synchronous and copies what it keeps, so the ArrayBuffer (valid
       // only during this call) is not used after it returns.
@@ -119,19 +119,19 @@ export function attachWebSocket(app: TemplatedApp, deps: WebSocketDeps): { stop(
     },
 
     drain: (ws) => {
-      const conn = ws.getUserData();
+      const conn = ws.getUserData().conn;
       if (ws.getBufferedAmount() <= softLimit) conn.slowSince = 0;
     },
 
     close: (ws, code) => {
-      const conn = ws.getUserData();
+      const conn = ws.getUserData().conn;
       conn.socket = undefined;
       const remaining = hub.remove(conn);
       deps.ipGuard.closed(conn.ip);
       if (remaining === 0) deps.userRate.release(conn.principal.userId);
       metrics.inc('connections_closed_total');
       metrics.set('connections_current', hub.size);
-      conn.log.debug({ code }, 'close');
+      if (log.isLevelEnabled('debug')) conn.log.debug({ code }, 'close');
       void conn.ready
         .then(() => deps.presence.disconnected(conn))
         .catch((err: unknown) => conn.log.error({ err }, 'close-time work failed'));
@@ -207,13 +207,13 @@ function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context
       }
       if (aborted) throw new GatewayError('BAD_REQUEST', 'upgrade aborted by the client');
       const conn = createConnection(
-        { id, principal, format: negotiated.format, ip, log: deps.log.child({ connId: id }) },
+        { id, principal, format: negotiated.format, ip, log: deps.log },
         deps.settings.rate,
         performance.now(),
       );
       conn.registration = registration;
       res.cork(() => {
-        res.upgrade(conn, key, negotiated.protocol, extensions, context);
+        res.upgrade<SocketData>({ conn }, key, negotiated.protocol, extensions, context);
       });
       // uWS runs `open` inside upgrade(), so the hub counts the connection from here on.
       deps.admission.release(localUser);
