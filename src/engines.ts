@@ -63,7 +63,7 @@ export async function createEngines(config: Config, nodeId: string, log: Logger)
       return embedded(new MemoryBroker(), new MemoryInbox(inboxOptions), new MemoryPresenceStore());
     case 'lmdb': {
       mkdirSync(config.offline.path, { recursive: true });
-      const inbox = await LmdbInbox.open({ ...inboxOptions, path: config.offline.path });
+      const inbox = await LmdbInbox.open({ ...inboxOptions, path: config.offline.path, fsync: config.offline.fsync });
       const presence = await LmdbPresenceStore.open({ path: config.offline.path });
       return embedded(new MemoryBroker(), inbox, presence);
     }

@@ -50,7 +50,7 @@ const EXPECTED_DEFAULTS = {
   compression: { enable: false },
   log: { level: 'info' },
   presence: { offlineGrace: 5000, maxWatch: 1000, groupEvents: false },
-  offline: { engine: 'lmdb', path: './data', maxPerUser: 1000, ttl: 7 * 86_400_000 },
+  offline: { engine: 'lmdb', path: './data', maxPerUser: 1000, ttl: 7 * 86_400_000, fsync: true },
   redis: undefined,
   cluster: { nodeLease: 15000, nodeId: undefined },
   monitor: { enable: true, interval: 10000 },
@@ -98,7 +98,7 @@ t.test('the file overrides defaults; keys it does not name keep them', async (t)
   t.equal(c.limits.maxMessageBytes, 16000);
   t.strictSame(c.limits.rateLimit, { messagesPerSecond: 2.5, burst: 40 }, 'sibling in a nested section keeps its default');
   t.strictSame(c.groups.open, ['lobby', 'room:*']);
-  t.strictSame(c.offline, { engine: 'memory', path: './data', maxPerUser: 1000, ttl: 3_600_000 });
+  t.strictSame(c.offline, { engine: 'memory', path: './data', maxPerUser: 1000, ttl: 3_600_000, fsync: true });
   t.equal(c.cluster.nodeId, 'node-a.1');
   t.equal(c.monitor.enable, false);
   t.equal(c.monitor.interval, 10_000);

@@ -152,6 +152,13 @@ export interface OfflineConfig {
   readonly maxPerUser: number;
   /** Default 604800000 (7d). Stored messages older than this are dropped. */
   readonly ttl: number;
+  /**
+   * Default true. LMDB engine: acknowledge a stored message only after its commit is
+   * fsynced, so it survives a power loss or OS crash. With false, the ack follows the
+   * commit and the fsync comes right after: a stored message still survives a crash of
+   * the gateway (kill -9), and latency no longer includes the disk's flush.
+   */
+  readonly fsync: boolean;
 }
 
 /** One Redis endpoint parsed from Redis.Host. */

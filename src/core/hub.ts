@@ -103,7 +103,7 @@ export class Hub {
   async publish(logical: string, frame: ServerFrame | EncodedFrame, localOnly = false): Promise<EncodedFrame> {
     const encoded = frame instanceof EncodedFrame ? frame : new EncodedFrame(frame);
     this.#publishLocal(logical, encoded);
-    if (!localOnly) {
+    if (!localOnly && this.#broker.spansNodes) {
       await this.#broker.publish({ topic: logical, payload: encoded.get('msgpack').bytes, origin: this.#nodeId });
     }
     return encoded;

@@ -19,6 +19,8 @@ export interface BrokerMessage {
 export type BrokerHandler = (message: BrokerMessage) => void;
 
 export interface Broker {
+  /** False when there are no other nodes to reach: the hub then skips encoding for the broker. */
+  readonly spansNodes: boolean;
   /**
    * Sends the message to every other node subscribed to its topic. Ordering: messages
    * published by one node on one topic arrive in publish order. Delivery is

@@ -80,3 +80,16 @@ t.test('lmdb: an append whose content cannot be encoded rejects and leaves no tr
   t.same((await inbox.read('u', 0, 10)).map((e) => e.seq), [1, 2]);
   t.same(await inbox.append('u', entry), { seq: 3, dropped: 1 });
 });
+
+t.test('lmdb without fsync still resolves appends that survive a reopen', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-inbox-nofsync-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const opts = { maxPerUser: 100, ttlMs: 60_000, path: dir, fsync: false };
+  const first = await LmdbInbox.open(opts);
+  const results = await Promise.all([1, 2, 3].map((i) => first.append('u', { mid: `m${i}`, from: 'a', to: 'u', content: i, timestamp: Date.now() })));
+  t.same(results.map((r) => r.seq), [1, 2, 3]);
+  await first.close();
+  const second = await LmdbInbox.open(opts);
+  t.same((await second.read('u', 0, 10)).map((e) => e.content), [1, 2, 3]);
+  await second.close();
+});

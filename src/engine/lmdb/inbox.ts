@@ -49,10 +49,12 @@ type ExpiryKey = [timestamp: number, userId: string, seq: number];
  * other engines may open at `path`) guarantees the sync settings below no matter
  * who opens the directory first.
  *
- * Durability: the environment is opened with lmdb's default syncing and
- * overlappingSync off, so a write transaction's promise resolves only after LMDB
- * committed it AND fsynced it. An append that resolved survives kill -9 of the
- * process and a power loss (as far as the disk honours fsync). Appends issued in
+ * Durability: by default (fsync: true) the environment is opened with lmdb's
+ * default syncing and overlappingSync off, so a write transaction's promise resolves
+ * only after LMDB committed it AND fsynced it. An append that resolved survives kill
+ * -9 of the process and a power loss (as far as the disk honours fsync). With fsync:
+ * false it resolves at commit (the data is in the OS page cache, which outlives the
+ * process) and the fsync follows, so it survives kill -9 but not a power loss. Appends issued in
  * the same event turn share one transaction, so one fsync serves many of them.
  *
  * Layout, one named sub-database per kind of record (values are msgpack):
@@ -98,8 +100,8 @@ export class LmdbInbox implements Inbox {
    * Opens (creating when missing) the inbox stored in directory `path`. Throws a
    * RangeError for bad options and lmdb's error when the file cannot be opened.
    */
-  static async open(opts: InboxOptions & { path: string }, clock: () => number = Date.now): Promise<LmdbInbox> {
-    const { path, ...inboxOpts } = opts ?? ({} as InboxOptions & { path: string });
+  static async open(opts: InboxOptions & { path: string; fsync?: boolean }, clock: () => number = Date.now): Promise<LmdbInbox> {
+    const { path, fsync = true, ...inboxOpts } = opts ?? ({} as InboxOptions & { path: string });
     checkOptions(inboxOpts);
     if (typeof path !== 'string' || path.length === 0) {
       throw new RangeError('LmdbInbox.open needs a non-empty directory path');
@@ -107,8 +109,9 @@ export class LmdbInbox implements Inbox {
     mkdirSync(path, { recursive: true });
     const root = open({
       path: join(path, INBOX_FILE),
-      // Resolve write promises only after the commit is fsynced (see class doc).
-      overlappingSync: false,
+      // fsync (default): resolve write promises only after the commit is fsynced (see
+      // class doc). Without it, lmdb resolves at commit and fsyncs right after.
+      overlappingSync: !fsync,
       encoding: 'msgpack',
     });
     return new LmdbInbox(inboxOpts, clock, root);

@@ -6,6 +6,7 @@ import type { Broker, BrokerHandler, BrokerMessage } from '../broker.js';
  * so that the hub's first/last-subscriber bookkeeping can be tested and observed.
  */
 export class MemoryBroker implements Broker {
+  readonly spansNodes = false;
   readonly topics = new Set<string>();
   #handler: BrokerHandler | undefined;
 

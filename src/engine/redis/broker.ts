@@ -41,6 +41,7 @@ const MAX_ORIGIN_BYTES = 255;
  *   traffic can raise the pubsub limit on the Redis side.
  */
 export class RedisBroker implements Broker {
+  readonly spansNodes = true;
   readonly #prefix: string;
   readonly #prefixBytes: Buffer;
   readonly #log: Logger;
