@@ -88,7 +88,9 @@ export function attachWebSocket(app: TemplatedApp, deps: WebSocketDeps): { stop(
       deps.userRate.opened(conn.principal.userId, performance.now());
       metrics.inc('connections_opened_total');
       metrics.set('connections_current', hub.size);
-      if (log.isLevelEnabled('debug')) conn.log.debug({ userId: conn.principal.userId, format: conn.format }, 'open');
+      // The module logger with the connection's id: the same line a child logger would
+      // write, without keeping a child per quiet connection.
+      log.info({ connId: conn.id, userId: conn.principal.userId, format: conn.format, ip: conn.ip }, 'open');
       conn.ready = (async () => {
         await deps.presence.connected(conn, conn.registration);
         await deps.messaging.replay(conn, 0);
@@ -131,7 +133,7 @@ export function attachWebSocket(app: TemplatedApp, deps: WebSocketDeps): { stop(
       if (remaining === 0) deps.userRate.release(conn.principal.userId);
       metrics.inc('connections_closed_total');
       metrics.set('connections_current', hub.size);
-      if (log.isLevelEnabled('debug')) conn.log.debug({ code }, 'close');
+      log.info({ connId: conn.id, userId: conn.principal.userId, code }, 'close');
       void conn.ready
         .then(() => deps.presence.disconnected(conn))
         .catch((err: unknown) => conn.log.error({ err }, 'close-time work failed'));

@@ -92,3 +92,24 @@ t.test('HTTP routes: /healthz is ok, unknown paths are JSON 404', async (t) => {
   const metrics = await fetch(`${httpUrl}/metrics`);
   t.match(await metrics.text(), /switchboard_connections_current 0/);
 });
+
+t.test('JWKS file: EdDSA and ES256 tokens verify by kid; an unknown key is refused', async (t) => {
+  const dir = tempDir(t);
+  const ed = generateKeyPairSync('ed25519');
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const stranger = generateKeyPairSync('ed25519');
+  const jwk = (k: ReturnType<typeof generateKeyPairSync>['publicKey'], kid: string, alg: string) => ({ ...k.export({ format: 'jwk' }), kid, alg, use: 'sig' });
+  const jwksFile = join(dir, 'jwks.json');
+  writeFileSync(jwksFile, JSON.stringify({ keys: [jwk(ed.publicKey, 'ed-1', 'EdDSA'), jwk(ec.publicKey, 'ec-1', 'ES256')] }));
+  const { url } = await startGateway(t, { Auth: { JwksFile: jwksFile, Algorithms: ['EdDSA', 'ES256'] } });
+
+  const sign = (alg: string, kid: string, key: ReturnType<typeof generateKeyPairSync>['privateKey'], sub: string) =>
+    new SignJWT({}).setProtectedHeader({ alg, kid }).setSubject(sub).setExpirationTime('1h').sign(key);
+  for (const [alg, kid, key, sub] of [['EdDSA', 'ed-1', ed.privateKey, 'ed-user'], ['ES256', 'ec-1', ec.privateKey, 'ec-user']] as const) {
+    const c = await TestClient.connect(url, { token: await sign(alg, kid, key, sub) });
+    t.equal((await c.request({ type: 'ping' })).type, 'pong', `${alg} token accepted`);
+    await c.close();
+  }
+  const refused = await expectRefused(url, { token: await sign('EdDSA', 'ed-1', stranger.privateKey, 'mallory') });
+  t.equal(refused.status, 401, 'a token signed by a key not in the set is refused');
+});
