@@ -8,6 +8,9 @@ import { createLogger } from './log.js';
  * 0 after a graceful stop, 1 when start-up fails (one clear line on stderr), 2 for
  * a configuration error.
  */
+/** The secret shipped in config.yaml so that `npm start` works out of the box. */
+const DEV_SECRET = 'change-me-dev-secret-at-least-32-bytes!!';
+
 async function main(): Promise<void> {
   let config;
   try {
@@ -22,6 +25,9 @@ async function main(): Promise<void> {
   }
 
   const log = createLogger(config.log.level, config.server.name);
+  if (config.auth.secret === DEV_SECRET) {
+    log.warn('Auth.Secret is the public development secret from config.yaml: anyone can sign tokens. Set SWITCHBOARD_AUTH__SECRET in production.');
+  }
   let gateway: Gateway;
   try {
     gateway = await Gateway.start({ config, log, allowFallback: process.env['SWITCHBOARD_ALLOW_UWS_FALLBACK'] === '1' });
