@@ -1,0 +1,136 @@
+/**
+ * The servers a scenario can run against: the gateway and its three peers. Each target
+ * says which wire protocol the generator speaks to it and how to start it on a free
+ * loopback port. Every server runs as its own process, started fresh per scenario.
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ServerProcess } from './server-proc.js';
+import { freePort } from './net.js';
+import type { CodecName } from '../gen/codec.js';
+
+export const TARGETS = ['gateway', 'raw-uws', 'ws-hub', 'socketio'] as const;
+export type TargetName = (typeof TARGETS)[number];
+export const PEERS = TARGETS.filter((t) => t !== 'gateway');
+
+export const HOST = '127.0.0.1';
+
+export interface Running {
+  server: ServerProcess;
+  port: number;
+  /** Removes what the start left on disk (offline store, config). */
+  cleanup(): void;
+}
+
+export interface Target {
+  name: TargetName;
+  codec: CodecName;
+  /** True when clients authenticate with a JWT (the gateway); peers take `?user=`. */
+  jwt: boolean;
+  /** Starts one server; `env` adds to (or overrides) the target's own environment. */
+  start(ctx: StartContext, env?: Record<string, string>): Promise<Running>;
+}
+
+export interface StartContext {
+  /** Repository root (where dist/ and node_modules/ are). */
+  root: string;
+  buildDir: string;
+  secret: string;
+  /** The gateway's entry script (dist/main.js unless --gateway says otherwise). */
+  gatewayEntry: string;
+}
+
+/** Environment of a gateway process, as its contract documents (limits raised far above the bench's load). */
+export function gatewayEnv(port: number, secret: string, offlinePath: string): Record<string, string> {
+  return {
+    SWITCHBOARD_PORT: String(port),
+    SWITCHBOARD_HOST: HOST,
+    SWITCHBOARD_AUTH__SECRET: secret,
+    SWITCHBOARD_MAXCONN: '30000',
+    SWITCHBOARD_LIMITS__MAXCONNPERIP: '30000',
+    SWITCHBOARD_LIMITS__UPGRADESPERSECONDPERIP: '100000',
+    SWITCHBOARD_LIMITS__RATELIMIT__MESSAGESPERSECOND: '100000',
+    SWITCHBOARD_LIMITS__RATELIMIT__BURST: '100000',
+    SWITCHBOARD_LOG__LEVEL: 'warn',
+    SWITCHBOARD_OFFLINE__PATH: offlinePath,
+  };
+}
+
+/** The environment children get: ours, minus loaders a test runner may have put in NODE_OPTIONS. */
+export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
+export function defaultGatewayEntry(root: string): string {
+  return join(root, 'dist', 'main.js');
+}
+
+const gateway: Target = {
+  name: 'gateway',
+  codec: 'msgpack',
+  jwt: true,
+  async start(ctx, env = {}) {
+    const entry = ctx.gatewayEntry;
+    const missing = gatewayMissing(entry);
+    if (missing) throw new Error(missing);
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'sb-bench-'));
+    const config = join(dir, 'bench.yaml');
+    // Everything the bench sets goes through environment overrides; the file only names the service.
+    writeFileSync(config, '# written by the bench; settings come from SWITCHBOARD_* variables\nName: switchboard-bench\n');
+    const cleanup = () => rmSync(dir, { recursive: true, force: true });
+    try {
+      const server = await ServerProcess.start({
+        name: 'gateway',
+        command: process.execPath,
+        args: [entry, '--config', config],
+        cwd: ctx.root,
+        env: childEnv({ ...gatewayEnv(port, ctx.secret, join(dir, 'offline')), ...env }),
+        healthUrl: `http://${HOST}:${port}/healthz`,
+      });
+      return { server, port, cleanup };
+    } catch (err) {
+      cleanup();
+      throw err;
+    }
+  },
+};
+
+function peer(name: Exclude<TargetName, 'gateway'>, codec: CodecName): Target {
+  return {
+    name,
+    codec,
+    jwt: false,
+    async start(ctx, env = {}) {
+      const port = await freePort();
+      const server = await ServerProcess.start({
+        name,
+        command: process.execPath,
+        args: [join(ctx.buildDir, 'peers', `${name}.js`)],
+        cwd: ctx.root,
+        env: childEnv({ PORT: String(port), HOST, ...env }),
+        healthUrl: `http://${HOST}:${port}/healthz`,
+      });
+      return { server, port, cleanup: () => undefined };
+    },
+  };
+}
+
+const ALL: Record<TargetName, Target> = {
+  gateway,
+  'raw-uws': peer('raw-uws', 'msgpack'),
+  'ws-hub': peer('ws-hub', 'msgpack'),
+  socketio: peer('socketio', 'socketio'),
+};
+
+export function target(name: TargetName): Target {
+  return ALL[name];
+}
+
+/** Why the gateway cannot run, or null when its entry script exists. */
+export function gatewayMissing(entry: string): string | null {
+  return existsSync(entry) ? null : `gateway not built (${entry} is missing: run npm run build)`;
+}

@@ -1,0 +1,184 @@
+/**
+ * `cluster`: three gateway processes and one Redis on this machine. Clients are spread
+ * over the nodes (idx % 3); every group has members on every node and its publisher on
+ * node 0, so deliveries on nodes 1 and 2 crossed Redis; direct pairs send from node 0 to
+ * node 1. Figures: total connections held (goal: more than one process can hold) and
+ * cross-node delivered messages/s. Skipped, with the reason, when redis-server is not
+ * installed or the gateway does not start in cluster mode.
+ */
+import { spawnSync } from 'node:child_process';
+import { describeCounts, openRange, withPool, workersFor, type Ctx, type Outcome, type Scenario } from '../lib/context.js';
+import { freePort } from '../lib/net.js';
+import { ServerProcess } from '../lib/server-proc.js';
+import { runSteps, stepNotes } from '../lib/steps.js';
+import { stepRates } from '../lib/args.js';
+import { childEnv, HOST, type Running, type Target } from '../lib/targets.js';
+import { GROUP_PREFIX, type GroupPlan } from './fanout.js';
+
+const NODES = 3;
+
+function redisServerPath(): string | null {
+  const r = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+async function startRedis(bin: string): Promise<{ proc: ServerProcess; port: number }> {
+  const port = await freePort();
+  // redis-server has no HTTP health URL; ServerProcess polls one, so ask redis-cli instead.
+  const proc = await ServerProcess.startWithProbe(
+    {
+      name: 'redis',
+      command: bin,
+      args: ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'],
+      env: childEnv({}),
+      cwd: process.cwd(),
+      healthUrl: '',
+    },
+    () => spawnSync('redis-cli', ['-h', HOST, '-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG',
+  );
+  return { proc, port };
+}
+
+/**
+ * The gateway's own words for a failed start: its `switchboard: …` stderr line, else the
+ * message of a JSON log line, else the first line that mentions Redis.
+ */
+function startError(err: Error): string {
+  const lines = err.message.split('\n');
+  const plain = lines.find((l) => l.startsWith('switchboard: '));
+  if (plain) return plain.slice('switchboard: '.length);
+  for (const l of lines) {
+    if (!l.startsWith('{')) continue;
+    try {
+      const rec = JSON.parse(l) as { err?: { message?: unknown }; msg?: unknown };
+      if (typeof rec.err?.message === 'string') return rec.err.message;
+    } catch (parseErr) {
+      // Not a log record after all (a line of a stack trace, say): look further.
+      void parseErr;
+    }
+  }
+  return (lines.find((l) => /redis|cluster/i.test(l)) ?? lines[0] ?? '').slice(0, 300);
+}
+
+/** Members spread over groups and nodes; each group's publisher is its first member on node 0. */
+function clusterPlan(connections: number, groups: number): GroupPlan {
+  const members: Array<[number, string]> = [];
+  const size = new Map<string, number>();
+  const pubs = new Map<string, number>();
+  for (let idx = 0; idx < connections; idx++) {
+    const g = `${GROUP_PREFIX}${idx % groups}`;
+    members.push([idx, g]);
+    size.set(g, (size.get(g) ?? 0) + 1);
+    if (idx % NODES === 0 && !pubs.has(g)) pubs.set(g, idx);
+  }
+  return { members, pubs: [...pubs].map(([g, idx]) => [idx, g]), size };
+}
+
+async function startNodes(ctx: Ctx, target: Target, redisPort: number): Promise<Running[]> {
+  const nodes: Running[] = [];
+  try {
+    for (let k = 0; k < NODES; k++) {
+      nodes.push(
+        await target.start(
+          ctx,
+          { SWITCHBOARD_REDIS__HOST: `${HOST}:${redisPort}`, SWITCHBOARD_CLUSTER__NODEID: `bench-${k}` },
+        ),
+      );
+    }
+  } catch (err) {
+    await stopNodes(nodes);
+    throw err;
+  }
+  return nodes;
+}
+
+async function stopNodes(nodes: Running[]): Promise<void> {
+  await Promise.all(nodes.map(async (n) => {
+    await n.server.stop();
+    n.cleanup();
+  }));
+}
+
+export const cluster: Scenario = {
+  name: 'cluster',
+  title: `${NODES} gateway nodes and Redis, traffic crossing nodes`,
+  figures: [
+    { key: 'nodes', label: 'gateway nodes', unit: '', better: 'none' },
+    { key: 'held', label: 'connections held (all nodes)', unit: '', better: 'higher' },
+    { key: 'failures', label: 'failures', unit: '', better: 'lower' },
+    { key: 'cross_group_per_s', label: 'cross-node group deliveries (sustained max)', unit: 'msg/s', better: 'higher' },
+    { key: 'group_p99_ms', label: 'group delivery p99 at that rate', unit: 'ms', better: 'lower' },
+    { key: 'cross_direct_per_s', label: 'cross-node direct messages (sustained max)', unit: 'msg/s', better: 'higher' },
+    { key: 'direct_rtt_p99_ms', label: 'direct round trip p99, light load', unit: 'ms', better: 'lower' },
+    { key: 'loss', label: 'messages lost', unit: '', better: 'lower' },
+  ],
+  targets: (all) => all.filter((t) => t === 'gateway'),
+  async run(ctx, target): Promise<Outcome> {
+    const bin = redisServerPath();
+    if (!bin) return { status: 'skipped', reason: 'redis-server is not installed', figures: {}, notes: [] };
+    const redis = await startRedis(bin);
+    try {
+      let nodes: Running[];
+      try {
+        nodes = await startNodes(ctx, target, redis.port);
+      } catch (err) {
+        return { status: 'skipped', reason: `the gateway did not start in cluster mode (Redis.Host set): ${startError(err as Error)}`, figures: {}, notes: [] };
+      }
+      try {
+        const n = ctx.opts.clusterConnections;
+        const ports = nodes.map((x) => x.port);
+        const cpu = () => nodes.reduce((a, x) => a + x.server.cpuMicros(), 0);
+        const plan = clusterPlan(n, Math.min(ctx.opts.groups, Math.floor(n / NODES)));
+        return await withPool(ctx, target, ports, workersFor(ctx, n), async (pool): Promise<Outcome> => {
+          const opened = await openRange(ctx, pool, 0, n, 'cluster');
+          const ping = await pool.ping(15_000);
+          const joined = await pool.join(plan.members, 30_000);
+          if (joined.failed) {
+            const drops = describeCounts((await pool.stats()).dropReasons);
+            throw new Error(`${joined.failed} joins failed: ${describeCounts(joined.reasons)}${drops ? `; dropped: ${drops}` : ''}`);
+          }
+          const groups = await runSteps(ctx, pool, {
+            send: (rate) => pool.publish(plan.pubs, rate, ctx.opts.stepMs, ctx.opts.size),
+            expected: (sent) => sent.sent.reduce((sum, k, i) => sum + k * plan.size.get(plan.pubs[i]![1])!, 0),
+            serverCpu: cpu,
+            p99LimitMs: 100,
+          }, stepRates(ctx.opts, 2), 'cluster groups');
+          const pairs: Array<[number, number]> = [];
+          for (let k = 0; k < Math.min(ctx.opts.pairs, Math.floor(n / NODES)); k++) pairs.push([NODES * k, NODES * k + 1]);
+          const directs = await runSteps(ctx, pool, {
+            send: (rate) => pool.direct(pairs, rate, ctx.opts.stepMs, ctx.opts.size),
+            expected: (sent) => sent.sent.reduce((a, b) => a + b, 0),
+            serverCpu: cpu,
+            p99LimitMs: 100,
+          }, ctx.opts.directRates, 'cluster direct');
+          const best = groups.sustainedMax;
+          // Deliveries on nodes other than 0 crossed Redis (every publisher is on node 0).
+          const crossShare = best ? (best.delivered - (best.deliveredByNode[0] ?? 0)) / Math.max(1, best.delivered) : 0;
+          return {
+            status: 'ok' as const,
+            figures: {
+              nodes: NODES,
+              held: ping.ok,
+              failures: n - ping.ok,
+              cross_group_per_s: best ? Math.round(best.deliveredPerSec * crossShare) : null,
+              group_p99_ms: best?.p99 ?? null,
+              cross_direct_per_s: directs.sustainedMax?.deliveredPerSec ?? null,
+              direct_rtt_p99_ms: directs.steps[0]?.ackP99 ?? null,
+              loss: groups.totalLoss + directs.totalLoss,
+            },
+            details: { opened, groups: groups.steps, direct: directs.steps },
+            notes: [
+              ...(opened.failed ? [`open failures: ${describeCounts(opened.reasons)}`] : []),
+              ...stepNotes(groups, 'msg/s per publisher'),
+              ...stepNotes(directs, 'msg/s per pair'),
+            ],
+          };
+        }, true);
+      } finally {
+        await stopNodes(nodes);
+      }
+    } finally {
+      await redis.proc.stop();
+    }
+  },
+};

@@ -1,0 +1,106 @@
+/**
+ * `connect`: open N authenticated connections (JWT checked at upgrade for the gateway),
+ * measure the time, the failures and the server's RSS before and after (→ KB per
+ * connection), prove they are alive with a ping each; then grow to M connections held
+ * by the same process and do it again.
+ */
+import { describeCounts, openRange, round, withPool, withServer, workersFor, type Ctx, type Outcome, type Scenario } from '../lib/context.js';
+import { sleep } from '../lib/net.js';
+import type { Pool } from '../lib/pool.js';
+import type { Running } from '../lib/targets.js';
+
+/** Waits until the server's RSS stops moving (the allocator settles after a burst), at most 3 s. */
+async function settledRss(srv: Running): Promise<number> {
+  let prev = srv.server.rssKB();
+  for (let i = 0; i < 12; i++) {
+    await sleep(250);
+    const now = srv.server.rssKB();
+    if (Math.abs(now - prev) <= prev * 0.005) return now;
+    prev = now;
+  }
+  return prev;
+}
+
+interface Phase {
+  target: number;
+  opened: number;
+  failedOpens: number;
+  openMs: number;
+  pongs: number;
+  lost: number;
+  rssKB: number;
+  serverCpuUs: number;
+  reasons: string;
+}
+
+async function phase(ctx: Ctx, srv: Running, pool: Pool, from: number, to: number, label: string): Promise<Phase> {
+  const cpu0 = srv.server.cpuMicros();
+  const r = await openRange(ctx, pool, from, to, label);
+  const serverCpuUs = srv.server.cpuMicros() - cpu0;
+  const rssKB = await settledRss(srv);
+  const ping = await pool.ping(15_000);
+  const s = await pool.stats();
+  ctx.progress.line(`  ${label}: ${s.open} open in ${round(r.ms / 1000, 2)} s, ${r.failed} failed, ${ping.ok}/${s.open} answered a ping`);
+  const reasons = [describeCounts(r.reasons), describeCounts(ping.reasons), describeCounts(s.dropReasons)].filter(Boolean).join('; ');
+  return {
+    target: to,
+    opened: s.open,
+    failedOpens: r.failed,
+    openMs: r.ms,
+    pongs: ping.ok,
+    lost: to - ping.ok,
+    rssKB,
+    serverCpuUs,
+    reasons,
+  };
+}
+
+export const connect: Scenario = {
+  name: 'connect',
+  title: 'Open authenticated connections; memory per connection',
+  figures: [
+    { key: 'connections', label: 'connections opened (phase 1)', unit: '', better: 'none' },
+    { key: 'open_s', label: 'time to open them all', unit: 's', better: 'lower' },
+    { key: 'open_cpu_us', label: 'server CPU per connection opened', unit: 'µs', better: 'lower' },
+    { key: 'failures', label: 'failures (open, lost, no pong)', unit: '', better: 'lower' },
+    { key: 'rss_before_mb', label: 'server RSS before', unit: 'MB', better: 'none' },
+    { key: 'rss_after_mb', label: 'server RSS after', unit: 'MB', better: 'none' },
+    { key: 'kb_per_conn', label: 'memory per connection', unit: 'KB', better: 'lower' },
+    { key: 'held_max', label: 'connections held by one process (phase 2)', unit: '', better: 'higher' },
+    { key: 'failures_max', label: 'failures at that size', unit: '', better: 'lower' },
+    { key: 'kb_per_conn_max', label: 'memory per connection at that size', unit: 'KB', better: 'lower' },
+  ],
+  targets: (all) => all,
+  async run(ctx, target): Promise<Outcome> {
+    const n = ctx.opts.connections;
+    const m = Math.max(n, ctx.opts.maxConnections);
+    return withServer(ctx, target, async (srv): Promise<Outcome> => {
+      await sleep(500);
+      const rss0 = await settledRss(srv);
+      return withPool(ctx, target, [srv.port], workersFor(ctx, m), async (pool): Promise<Outcome> => {
+        const p1 = await phase(ctx, srv, pool, 0, n, `${target.name} connect`);
+        const p2 = m > n ? await phase(ctx, srv, pool, n, m, `${target.name} connect (to ${m})`) : p1;
+        const gone = srv.server.exitReason();
+        if (gone) return { status: 'failed' as const, reason: `server died: ${gone}\n${srv.server.output()}`, figures: {}, notes: [] };
+        const notes = [p1.reasons, p2 === p1 ? '' : p2.reasons].filter(Boolean);
+        return {
+          status: 'ok' as const,
+          figures: {
+            connections: n,
+            open_s: round(p1.openMs / 1000, 2),
+            open_cpu_us: round(p1.serverCpuUs / Math.max(1, p1.opened), 1),
+            failures: p1.lost,
+            rss_before_mb: round(rss0 / 1024, 1),
+            rss_after_mb: round(p1.rssKB / 1024, 1),
+            kb_per_conn: round((p1.rssKB - rss0) / Math.max(1, p1.opened), 2),
+            held_max: p2.pongs,
+            failures_max: m - p2.pongs,
+            kb_per_conn_max: round((p2.rssKB - rss0) / Math.max(1, p2.opened), 2),
+          },
+          details: { phases: [p1, p2 === p1 ? null : p2], rssBeforeKB: rss0, maxTarget: m },
+          notes,
+        };
+      });
+    });
+  },
+};
