@@ -1,5 +1,5 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
-import { createLocalJWKSet, jwtVerify, errors as joseErrors, type JWTPayload, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { createPublicKey, webcrypto } from 'node:crypto';
+import { createLocalJWKSet, importSPKI, jwtVerify, errors as joseErrors, type JWTPayload, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { GatewayError } from '../errors.js';
 import { isUserId } from '../protocol/validate.js';
 
@@ -36,7 +36,7 @@ const MAX_CLAIM_ENTRIES = 256;
  * HS256 using the RSA public key as the secret cannot pass.
  */
 export class Authenticator {
-  readonly #key: Uint8Array | KeyObject | JWTVerifyGetKey;
+  readonly #key: JWTVerifyGetKey;
   readonly #settings: AuthSettings;
 
   constructor(settings: AuthSettings) {
@@ -45,10 +45,14 @@ export class Authenticator {
     const asymmetric = settings.algorithms.every((a) => !a.startsWith('HS'));
     if (settings.secret !== undefined) {
       if (!symmetric) throw new Error('auth: a shared secret can only verify HS* algorithms');
-      this.#key = new TextEncoder().encode(settings.secret);
+      this.#key = cachedPerAlgorithm(settings.algorithms, (alg) => {
+        const hash = `SHA-${alg.slice(2)}`;
+        return webcrypto.subtle.importKey('raw', new TextEncoder().encode(settings.secret), { name: 'HMAC', hash }, false, ['verify']) as Promise<VerifyKey>;
+      });
     } else if (settings.publicKeyPem !== undefined) {
       if (!asymmetric) throw new Error('auth: a public key cannot verify HS* algorithms');
-      this.#key = createPublicKey(settings.publicKeyPem);
+      const spki = createPublicKey(settings.publicKeyPem).export({ type: 'spki', format: 'pem' }).toString();
+      this.#key = cachedPerAlgorithm(settings.algorithms, (alg) => importSPKI(spki, alg));
     } else if (settings.jwks !== undefined) {
       if (!asymmetric) throw new Error('auth: a JWKS cannot verify HS* algorithms');
       this.#key = createLocalJWKSet(settings.jwks as JSONWebKeySet);
@@ -69,16 +73,34 @@ export class Authenticator {
         ...(this.#settings.issuer !== undefined ? { issuer: this.#settings.issuer } : {}),
         ...(this.#settings.audience !== undefined ? { audience: this.#settings.audience } : {}),
       };
-      const key = this.#key;
-      const result = typeof key === 'function'
-        ? await jwtVerify(token, key, options)
-        : await jwtVerify(token, key, options);
-      payload = result.payload;
+      payload = (await jwtVerify(token, this.#key, options)).payload;
     } catch (err) {
       throw new GatewayError('UNAUTHORIZED', describeJoseError(err));
     }
     return principalFrom(payload);
   }
+}
+
+/**
+ * Imports the key once per pinned algorithm, on first use: handing jose raw bytes or a
+ * KeyObject makes it import a CryptoKey on every verification, which was most of the
+ * CPU an upgrade cost. Algorithms outside the pinned list never reach here (jose
+ * checks the header's alg against `algorithms` first), and are refused if they do.
+ */
+type VerifyKey = Awaited<ReturnType<JWTVerifyGetKey>>;
+
+function cachedPerAlgorithm(algorithms: readonly string[], importKey: (alg: string) => Promise<VerifyKey>): JWTVerifyGetKey {
+  const keys = new Map<string, Promise<VerifyKey>>();
+  return (header) => {
+    const alg = header.alg;
+    if (alg === undefined || !algorithms.includes(alg)) throw new joseErrors.JOSEAlgNotAllowed('token algorithm not allowed');
+    let key = keys.get(alg);
+    if (key === undefined) {
+      key = importKey(alg);
+      keys.set(alg, key);
+    }
+    return key;
+  };
 }
 
 function describeJoseError(err: unknown): string {

@@ -16,6 +16,10 @@ import type { Metrics } from '../metrics/registry.js';
 import uws from './uws.js';
 import { sendError } from './http.js';
 
+/** Slow-consumer sweep: tick length, and the fewest connections looked at per tick. */
+const SWEEP_TICK_MS = 50;
+const SWEEP_MIN_SLICE = 64;
+
 export interface WebSocketSettings {
   path: string;
   idleTimeoutSeconds: number;
@@ -144,23 +148,37 @@ export function attachWebSocket(app: TemplatedApp, deps: WebSocketDeps): { stop(
     },
   });
 
+  // The slow-consumer sweep visits every connection once per cycle, a slice per tick:
+  // one pass over tens of thousands of sockets at once would stall the event loop for
+  // milliseconds (a native call per socket) and show up in everyone's p99.
+  const cycle = Math.min(1000, Math.max(100, settings.writeTimeout / 4));
+  const ticksPerCycle = Math.max(1, Math.round(cycle / SWEEP_TICK_MS));
+  let cursor = hub.connections();
   const sweep = setInterval(() => {
     const now = Date.now();
-    deps.ipGuard.sweep(performance.now());
-    for (const conn of hub.connections()) {
+    let budget = Math.max(SWEEP_MIN_SLICE, Math.ceil(hub.size / ticksPerCycle));
+    while (budget-- > 0) {
+      const next = cursor.next();
+      if (next.done === true) {
+        cursor = hub.connections();
+        deps.ipGuard.sweep(performance.now());
+        break;
+      }
+      const conn = next.value;
       const socket = conn.socket;
       if (socket === undefined) continue;
-      if (socket.getBufferedAmount() <= softLimit) {
+      const buffered = socket.getBufferedAmount();
+      if (buffered <= softLimit) {
         conn.slowSince = 0;
       } else if (conn.slowSince === 0) {
         conn.slowSince = now;
       } else if (now - conn.slowSince >= settings.writeTimeout) {
         metrics.inc('slow_consumers_closed_total');
-        conn.log.warn({ buffered: socket.getBufferedAmount() }, 'closing slow consumer');
+        conn.log.warn({ buffered }, 'closing slow consumer');
         socket.end(CLOSE.SLOW_CONSUMER, 'slow consumer');
       }
     }
-  }, Math.min(1000, Math.max(100, settings.writeTimeout / 4)));
+  }, Math.min(SWEEP_TICK_MS, cycle));
   sweep.unref();
 
   return { stop: () => clearInterval(sweep) };
