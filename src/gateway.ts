@@ -92,7 +92,6 @@ export class Gateway {
       inbox: engines.inbox,
       ids: new IdGenerator(),
       isConnected: (userId) => presence.isConnected(userId),
-      log: log.child({ module: 'messaging' }),
     });
     // Counts are only worth trading when other nodes exist (a Redis section).
     const userRate = new UserRateLimiter(

@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import type { Inbox, InboxEntry } from '../engine/inbox.js';
 import type { AckOut, Content, MessageOut } from '../protocol/frames.js';
 import type { Hub } from './hub.js';
@@ -29,16 +28,14 @@ export class Messaging {
   readonly #inbox: Inbox;
   readonly #ids: IdGenerator;
   readonly #isConnected: ConnectedProbe;
-  readonly #log: Logger;
   readonly #clock: () => number;
   readonly #queue = new KeyedQueue();
 
-  constructor(deps: { hub: Hub; inbox: Inbox; ids: IdGenerator; isConnected: ConnectedProbe; log: Logger; clock?: () => number }) {
+  constructor(deps: { hub: Hub; inbox: Inbox; ids: IdGenerator; isConnected: ConnectedProbe; clock?: () => number }) {
     this.#hub = deps.hub;
     this.#inbox = deps.inbox;
     this.#ids = deps.ids;
     this.#isConnected = deps.isConnected;
-    this.#log = deps.log;
     this.#clock = deps.clock ?? Date.now;
   }
 
