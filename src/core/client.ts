@@ -1,5 +1,5 @@
 import { GatewayError, toGatewayError } from '../errors.js';
-import type { ClientFrame } from '../protocol/frames.js';
+import type { ClientFrame, ServerFrame } from '../protocol/frames.js';
 import { errorFrame } from '../protocol/codec.js';
 import type { Connection } from './connection.js';
 import type { GroupPolicy } from './group-policy.js';
@@ -23,7 +23,9 @@ export interface ClientDeps {
  * Carries out one decoded client frame for one connection and answers it. Every
  * frame with an `id` gets exactly one reply carrying that id (an ack, a pong, a
  * query answer or an error); replies to frames without an id are sent all the
- * same, without one. Errors never escape: they become error frames.
+ * same, without one, except for the inbox's `ack` and `sync`, which clients send
+ * often and which answer only when asked (with an id). Errors never escape: they
+ * become error frames.
  */
 export class ClientHandler {
   constructor(private readonly deps: ClientDeps) {}
@@ -43,7 +45,8 @@ export class ClientHandler {
     const userId = conn.principal.userId;
     const id = frame.id;
     const reply = (data: Record<string, unknown>, type: 'ack' | 'presence' | 'sync' = 'ack') => {
-      hub.send(conn, (id === undefined ? { type, data } : { type, id, data }) as never);
+      // The three reply types share the envelope; their data shapes are checked where built.
+      hub.send(conn, (id === undefined ? { type, data } : { type, id, data }) as ServerFrame);
     };
 
     switch (frame.type) {
