@@ -12,9 +12,11 @@ export interface AdmissionSettings {
  * verification is async) so that concurrent upgrades cannot overshoot: exactly
  * `maxConn` connections per node and `maxConnPerUser` per user are admitted.
  *
- * Usage: `reserveNode()` before the async part, then `reserveUser()` once the user is
- * known, and `release(userId?)` when the upgrade ends (opened or aborted) — after an
- * open, the hub's counts take over from the reservation.
+ * Usage: `reserveNode()` before the async part, and `release(userId?)` when the
+ * upgrade ends (opened or aborted); after an open, the hub's counts take over from
+ * the reservation. The per-user limit is normally applied by the presence store
+ * (atomically, cluster-wide); `reserveUser()` is the local fallback used only while
+ * that store is unreachable.
  */
 export class Admission {
   #pending = 0;
