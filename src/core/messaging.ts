@@ -82,12 +82,12 @@ export class Messaging {
   async ack(userId: string, upTo: number): Promise<number> {
     const removed = await this.#inbox.ack(userId, upTo);
     const timestamp = this.#clock();
-    for (const entry of removed) {
-      await this.#hub.publish(topics.user(entry.from), {
-        type: 'receipt',
-        data: { mid: entry.mid, to: entry.to, status: 'delivered', timestamp },
-      });
-    }
+    // Issued together, not one round trip after another: each publish hands its frame
+    // to uWS and to the broker synchronously, so receipts still leave in seq order.
+    await Promise.all(removed.map((entry) => this.#hub.publish(topics.user(entry.from), {
+      type: 'receipt',
+      data: { mid: entry.mid, to: entry.to, status: 'delivered', timestamp },
+    })));
     return removed.length;
   }
 
