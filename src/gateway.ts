@@ -64,10 +64,11 @@ export class Gateway {
 
   static async start(options: GatewayOptions): Promise<Gateway> {
     const { config, log } = options;
-    if (!isNative() && options.allowFallback !== true) {
+    const native = isNative();
+    if (!native && options.allowFallback !== true) {
       throw new Error('uWebSockets.js native binary did not load (JavaScript fallback active); refusing to start. Set SWITCHBOARD_ALLOW_UWS_FALLBACK=1 to run degraded.');
     }
-    if (!isNative()) log.warn('RUNNING ON THE uWebSockets.js JAVASCRIPT FALLBACK: expect a fraction of normal throughput');
+    if (!native) log.warn('RUNNING ON THE uWebSockets.js JAVASCRIPT FALLBACK: expect a fraction of normal throughput');
 
     const nodeId = config.cluster.nodeId ?? `n-${randomBytes(6).toString('hex')}`;
     const engines = options.engines ?? (await createEngines(config, nodeId, log));
@@ -107,7 +108,7 @@ export class Gateway {
       groups: new GroupPolicy(config.groups.open),
       maxGroupsPerConn: config.limits.maxGroupsPerConn,
       clock: Date.now,
-      metrics: metrics,
+      metrics,
     });
     const sweep = attachWebSocket(app, {
       settings: {
@@ -128,7 +129,7 @@ export class Gateway {
       client,
       presence,
       messaging,
-      metrics: metrics,
+      metrics,
       connIds: new IdGenerator(),
       log: log.child({ module: 'ws' }),
     });

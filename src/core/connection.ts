@@ -28,7 +28,7 @@ export interface Connection {
   /** Drains on every malformed frame: empty means a client that keeps sending garbage (close 1008). */
   readonly garbage: TokenBucket;
   socket: WebSocket<SocketData> | undefined;
-  /** The presence store's answer at the upgrade; undefined when the store was unreachable. */
+  /** The presence store's answer at the upgrade, handed to open; undefined after open or when the store was unreachable. */
   registration: ConnectResult | undefined;
   /**
    * Settles when the open-time work (presence registration, inbox replay) is done;

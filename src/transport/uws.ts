@@ -21,9 +21,7 @@ const uws: UwsModule = require('uWebSockets.js');
 
 /** True when the native binary (not the JavaScript fallback) backs the module. */
 export function isNative(): boolean {
-  const binaryLoaded = Object.keys(require.cache).some(
-    (file) => file.endsWith('.node') && file.includes('uWebSockets.js') || /uws_[a-z0-9_]+\.node$/.test(file),
-  );
+  const binaryLoaded = Object.keys(require.cache).some((file) => /uws_[a-z0-9_]+\.node$/.test(file));
   return binaryLoaded && typeof uws.SSLApp === 'function' && typeof (uws as unknown as { getParts?: unknown }).getParts === 'function';
 }
 

@@ -96,7 +96,9 @@ export function attachWebSocket(app: TemplatedApp, deps: WebSocketDeps): { stop(
       // write, without keeping a child per quiet connection.
       log.info({ connId: conn.id, userId: conn.principal.userId, format: conn.format, ip: conn.ip }, 'open');
       conn.ready = (async () => {
-        await deps.presence.connected(conn, conn.registration);
+        const registration = conn.registration;
+        conn.registration = undefined; // needed only until open; not kept per connection
+        await deps.presence.connected(conn, registration);
         await deps.messaging.replay(conn, 0);
       })().catch((err: unknown) => conn.log.error({ err }, 'open-time work failed'));
     },
