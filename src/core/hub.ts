@@ -95,18 +95,16 @@ export class Hub {
   }
 
   /**
-   * Fans a frame out to every subscriber of `logical`, here and (unless `localOnly`)
-   * on other nodes. Returns the encoded frame so callers can reuse its encodings.
+   * Fans a frame out to every subscriber of `logical`, here and on other nodes.
    * Rejects only when the broker could not take the message for other nodes; local
    * delivery has happened by then.
    */
-  async publish(logical: string, frame: ServerFrame | EncodedFrame, localOnly = false): Promise<EncodedFrame> {
-    const encoded = frame instanceof EncodedFrame ? frame : new EncodedFrame(frame);
+  async publish(logical: string, frame: ServerFrame): Promise<void> {
+    const encoded = new EncodedFrame(frame);
     this.#publishLocal(logical, encoded);
-    if (!localOnly && this.#broker.spansNodes) {
+    if (this.#broker.spansNodes) {
       await this.#broker.publish({ topic: logical, payload: encoded.get('msgpack').bytes, origin: this.#nodeId });
     }
-    return encoded;
   }
 
   /** Sends a frame to one connection only (replies, errors, inbox replay). */
