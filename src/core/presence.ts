@@ -153,22 +153,27 @@ export class PresenceService {
   async #disconnected(conn: Connection): Promise<void> {
     const userId = conn.principal.userId;
     for (const group of conn.groups) await this.left(conn, group);
-    const result = await this.#store.disconnect(userId, conn.id, this.#clock(), this.#settings.offlineGrace);
-    if (result.lastConnection) this.#armGrace(userId);
+    const now = this.#clock();
+    const result = await this.#store.disconnect(userId, conn.id, now, this.#settings.offlineGrace);
+    if (result.lastConnection) this.#armGrace(userId, now + this.#settings.offlineGrace);
   }
 
-  #armGrace(userId: string): void {
+  #armGrace(userId: string, deadline: number): void {
     clearTimeout(this.#timers.get(userId));
     const timer = setTimeout(() => {
       this.#timers.delete(userId);
-      this.#expire(userId).catch((err: unknown) => this.#log.error({ err, userId }, 'presence expiry failed'));
+      // Timers run on a monotonic clock and may fire a millisecond before the wall
+      // clock reaches the deadline; the store would then say "not due" and the
+      // offline would never be announced. The timer firing is what makes it due.
+      const at = Math.max(this.#clock(), deadline);
+      this.#expire(userId, at).catch((err: unknown) => this.#log.error({ err, userId }, 'presence expiry failed'));
     }, this.#settings.offlineGrace);
     timer.unref();
     this.#timers.set(userId, timer);
   }
 
-  async #expire(userId: string): Promise<void> {
-    if (!(await this.#store.expire(userId, this.#clock()))) return;
+  async #expire(userId: string, now: number = this.#clock()): Promise<void> {
+    if (!(await this.#store.expire(userId, now))) return;
     // The store keeps the chosen status; an invisible user was never announced online.
     const record = (await this.#store.get([userId])).get(userId);
     if (record?.status === 'invisible') return;
