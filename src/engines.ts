@@ -1,51 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import type { Broker } from './engine/broker.js';
-import type { Inbox } from './engine/inbox.js';
-import type { PresenceStore } from './engine/presence.js';
-import { LocalRateShare, type RateShare } from './engine/rate-share.js';
+import { embeddedEngines, type Engines } from './engine/engines.js';
 import { MemoryBroker } from './engine/memory/broker.js';
 import { MemoryInbox } from './engine/memory/inbox.js';
 import { MemoryPresenceStore } from './engine/memory/presence.js';
 import { LmdbInbox } from './engine/lmdb/inbox.js';
 import { LmdbPresenceStore } from './engine/lmdb/presence.js';
-
-/** The engines one gateway runs on. Chosen by `createEngines` from config, or given by tests. */
-export interface Engines {
-  broker: Broker;
-  inbox: Inbox;
-  presence: PresenceStore;
-  rateShare: RateShare;
-  /** Null when every engine can serve; otherwise why not (shown by /readyz). */
-  notReadyReason(): string | null;
-  /**
-   * Registers a callback run each time a shared engine comes back after being
-   * unavailable, so the node can re-register what it holds locally.
-   */
-  onRecovered(callback: () => void): void;
-  /** Closes every engine, flushing durable ones. */
-  close(): Promise<void>;
-}
-
-/** Embedded engines: always ready, nothing to recover from. */
-function embedded(broker: Broker, inbox: Inbox, presence: PresenceStore): Engines {
-  const rateShare = new LocalRateShare();
-  return {
-    broker,
-    inbox,
-    presence,
-    rateShare,
-    notReadyReason: () => null,
-    onRecovered: () => {},
-    close: async () => {
-      await inbox.close();
-      await presence.close();
-      await broker.close();
-      await rateShare.close();
-    },
-  };
-}
 
 /**
  * The one place that picks engine implementations. With a Redis section every
@@ -60,16 +21,14 @@ export async function createEngines(config: Config, nodeId: string, log: Logger)
   }
   switch (config.offline.engine) {
     case 'memory':
-      return embedded(new MemoryBroker(), new MemoryInbox(inboxOptions), new MemoryPresenceStore());
+      return embeddedEngines(new MemoryBroker(), new MemoryInbox(inboxOptions), new MemoryPresenceStore());
     case 'lmdb': {
       mkdirSync(config.offline.path, { recursive: true });
       const inbox = await LmdbInbox.open({ ...inboxOptions, path: config.offline.path, fsync: config.offline.fsync });
       const presence = await LmdbPresenceStore.open({ path: config.offline.path });
-      return embedded(new MemoryBroker(), inbox, presence);
+      return embeddedEngines(new MemoryBroker(), inbox, presence);
     }
     default:
       throw new Error(`unknown Offline.Engine ${String(config.offline.engine)}`);
   }
 }
-
-export { embedded as embeddedEngines };

@@ -62,7 +62,13 @@ export interface DisconnectResult {
   lastConnection: boolean;
 }
 
-export interface PresenceStore {
+/**
+ * The store's three responsibilities, as the gateway uses them. One engine implements
+ * all three in one class on purpose: reaping a dead node (NodeLeases) removes its
+ * connections (UserPresence) and their group memberships (GroupMembership) in one
+ * atomic step, which separate engines could not do without a cross-engine protocol.
+ */
+export interface UserPresence {
   /**
    * Registers one connection of a user, owned by `nodeId`. Idempotent per connId (a
    * repeat changes nothing and evicts nothing). With `limit`, the count check and the
@@ -83,12 +89,23 @@ export interface PresenceStore {
   setStatus(userId: string, status: ChosenStatus, now: number): Promise<ChosenStatus | undefined>;
   /** Raw records (status here is the chosen one, or 'offline' when not online). Unknown users get offline/0/0. */
   get(userIds: readonly string[]): Promise<Map<string, PresenceRecord>>;
+}
+
+/**
+ * Group membership per connection. Independent of connect and disconnect: a closing
+ * connection's groups are left by the service, one `leave` per group.
+ */
+export interface GroupMembership {
   /** Records that a connection joined a group. Idempotent. */
   join(group: string, userId: string, connId: string): Promise<void>;
   /** Records that a connection left a group (or closed). Idempotent. */
   leave(group: string, userId: string, connId: string): Promise<void>;
   /** Users with at least one connection in the group, at most `limit` of them, and the total number of such users. */
   members(group: string, limit: number): Promise<{ users: string[]; count: number }>;
+}
+
+/** Node liveness for shared stores; single-node stores implement both as no-ops. */
+export interface NodeLeases {
   /**
    * Renews this node's lease until `now + leaseMs`. Shared stores use leases to find
    * nodes that died without unregistering their connections; single-node stores
@@ -103,6 +120,9 @@ export interface PresenceStore {
    * `offline`. Safe to run on every node concurrently. Single-node stores return [].
    */
   reapDeadNodes(now: number): Promise<string[]>;
+}
+
+export interface PresenceStore extends UserPresence, GroupMembership, NodeLeases {
   /** Flushes and releases resources. No call may follow. */
   close(): Promise<void>;
 }

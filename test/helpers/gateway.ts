@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadConfig, type Config } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
-import type { Engines } from '../../src/engines.js';
+import type { Engines } from '../../src/engine/engines.js';
 import { createLogger } from '../../src/log.js';
 import { TEST_SECRET } from './tokens.js';
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import { startGateway } from '../helpers/gateway.js';
 import { TestClient } from '../helpers/client.js';
 import { token } from '../helpers/tokens.js';
-import { embeddedEngines } from '../../src/engines.js';
+import { embeddedEngines } from '../../src/engine/engines.js';
 import { MemoryBroker } from '../../src/engine/memory/broker.js';
 import { MemoryInbox } from '../../src/engine/memory/inbox.js';
 import { MemoryPresenceStore } from '../../src/engine/memory/presence.js';

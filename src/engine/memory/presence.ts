@@ -1,5 +1,4 @@
 import { GatewayError } from '../../errors.js';
-import { SETTABLE_STATUSES } from '../../protocol/frames.js';
 import type {
   ChosenStatus,
   ConnectLimit,
@@ -9,6 +8,7 @@ import type {
   PresenceRecord,
   PresenceStore,
 } from '../presence.js';
+import { checkId, checkStatus, checkTime, unknownPresence } from '../presence-rules.js';
 
 /** What a durable engine keeps of a user across restarts. */
 export interface DurablePresence {
@@ -49,19 +49,6 @@ interface UserState {
   /** When the grace period ends; defined only while online with no connection. */
   graceDeadline: number | undefined;
   lastSeen: number;
-}
-
-const SETTABLE: ReadonlySet<string> = new Set(SETTABLE_STATUSES);
-
-/** True when `status` is one a user may choose (so not `offline`). */
-/** True for a status a user may choose. */
-export function isChosenStatus(status: unknown): status is ChosenStatus {
-  return typeof status === 'string' && SETTABLE.has(status);
-}
-
-/** The record of a user the store knows nothing about. */
-export function unknownPresence(): PresenceRecord {
-  return { status: 'offline', connections: 0, online: false, lastSeen: 0 };
 }
 
 /**
@@ -168,9 +155,7 @@ export class MemoryPresenceStore implements PresenceStore {
     this.#open();
     checkId('userId', userId);
     checkTime(now);
-    if (!isChosenStatus(status)) {
-      throw new TypeError(`status must be one of ${SETTABLE_STATUSES.join(', ')}, got ${String(status)}`);
-    }
+    checkStatus(status);
     const user = this.#users.get(userId);
     if (user === undefined || !user.online) return undefined;
     const previous = user.chosen;
@@ -289,18 +274,5 @@ export class MemoryPresenceStore implements PresenceStore {
 
   #open(): void {
     if (this.#closed) throw new Error('presence store is closed');
-  }
-}
-
-/** Argument checks shared by every PresenceStore engine: a bad call is a programming error, thrown at once. */
-export function checkId(name: string, value: unknown): asserts value is string {
-  if (typeof value !== 'string' || value.length === 0) {
-    throw new TypeError(`${name} must be a non-empty string, got ${typeof value === 'string' ? 'an empty string' : typeof value}`);
-  }
-}
-
-export function checkTime(now: unknown): asserts now is number {
-  if (typeof now !== 'number' || !Number.isFinite(now) || now < 0) {
-    throw new RangeError(`now must be a finite number of milliseconds >= 0, got ${String(now)}`);
   }
 }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { RedisConfig } from '../../config.js';
-import type { Engines } from '../../engines.js';
+import type { Engines } from '../engines.js';
 import type { InboxOptions } from '../inbox.js';
 import { RedisBroker } from './broker.js';
 import { closeRedis, createRedis, errorText, RedisHealth } from './connection.js';

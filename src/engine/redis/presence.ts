@@ -1,7 +1,6 @@
 import { GatewayError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { SETTABLE_STATUSES } from '../../protocol/frames.js';
-import { checkId, checkTime, isChosenStatus, unknownPresence } from '../memory/presence.js';
+import { checkId, checkStatus, checkTime, isChosenStatus, unknownPresence } from '../presence-rules.js';
 import type {
   ChosenStatus,
   ConnectLimit,
@@ -145,9 +144,7 @@ export class RedisPresenceStore implements PresenceStore {
     this.#open();
     checkId('userId', userId);
     checkTime(now);
-    if (!isChosenStatus(status)) {
-      throw new TypeError(`status must be one of ${SETTABLE_STATUSES.join(', ')}, got ${String(status)}`);
-    }
+    checkStatus(status);
     const previous = await SET_STATUS.run(this.#client, [this.#user(userId).state], [status, String(now)]);
     return previous === null ? undefined : (previous as ChosenStatus);
   }

@@ -1,0 +1,47 @@
+import type { Broker } from './broker.js';
+import type { Inbox } from './inbox.js';
+import type { PresenceStore } from './presence.js';
+import { LocalRateShare, type RateShare } from './rate-share.js';
+
+/**
+ * The engines one gateway runs on, as the gateway needs them. `src/engines.ts` picks
+ * the implementations from config (embedded by default, Redis in cluster mode); tests
+ * build their own.
+ */
+export interface Engines {
+  broker: Broker;
+  inbox: Inbox;
+  presence: PresenceStore;
+  rateShare: RateShare;
+  /** Null when every engine can serve; otherwise why not (shown by /readyz). */
+  notReadyReason(): string | null;
+  /**
+   * Registers a callback run each time a shared engine comes back after being
+   * unavailable, so the node can re-register what it holds locally.
+   */
+  onRecovered(callback: () => void): void;
+  /** Closes every engine, flushing durable ones. */
+  close(): Promise<void>;
+}
+
+/**
+ * Single-node engines (memory or LMDB): always ready, nothing to recover from, and
+ * rate counts stay local. Closing closes each engine given.
+ */
+export function embeddedEngines(broker: Broker, inbox: Inbox, presence: PresenceStore): Engines {
+  const rateShare = new LocalRateShare();
+  return {
+    broker,
+    inbox,
+    presence,
+    rateShare,
+    notReadyReason: () => null,
+    onRecovered: () => {},
+    close: async () => {
+      await inbox.close();
+      await presence.close();
+      await broker.close();
+      await rateShare.close();
+    },
+  };
+}
