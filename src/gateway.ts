@@ -10,6 +10,7 @@ import { DEFAULT_CODEC_LIMITS } from './protocol/codec.js';
 import { Admission } from './core/admission.js';
 import { Authenticator } from './core/auth.js';
 import { ClientHandler } from './core/client.js';
+import { Sessions } from './core/session.js';
 import { GroupPolicy } from './core/group-policy.js';
 import { Hub } from './core/hub.js';
 import { IdGenerator } from './core/ids.js';
@@ -54,7 +55,7 @@ export class Gateway {
       presence: PresenceService;
       userRate: UserRateLimiter;
       monitor: Monitor;
-      sweep: { stop(): void };
+      sessions: Sessions;
       log: Logger;
       inboxSweep: NodeJS.Timeout;
     },
@@ -77,7 +78,7 @@ export class Gateway {
       ? uws.App()
       : uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile, ...(config.tls.passphrase !== undefined ? { passphrase: config.tls.passphrase } : {}) });
 
-    const hub = new Hub({ app, broker: engines.broker, nodeId, log: log.child({ module: 'hub' }) });
+    const hub = new Hub({ fanout: app, broker: engines.broker, nodeId, log: log.child({ module: 'hub' }) });
     const presence = new PresenceService({
       store: engines.presence,
       hub,
@@ -111,14 +112,11 @@ export class Gateway {
       clock: Date.now,
       metrics,
     });
-    const sweep = attachWebSocket(app, {
+    const sessions = new Sessions({
       settings: {
-        path: config.server.path,
-        idleTimeoutSeconds: idleTimeoutSeconds(config.server),
-        writeTimeout: config.server.writeTimeout,
-        maxMessageBytes: config.limits.maxMessageBytes,
         maxBackpressure: config.limits.maxBackpressure,
-        compression: config.compression.enable,
+        writeTimeout: config.server.writeTimeout,
+        heartbeatInterval: config.server.heartbeatInterval,
         rate: config.limits.rateLimit,
       },
       codecLimits: { ...DEFAULT_CODEC_LIMITS, maxUsersPerList: Math.max(1, config.presence.maxWatch) },
@@ -127,13 +125,20 @@ export class Gateway {
       admission,
       ipGuard: new IpGuard(config.limits),
       userRate,
-      client,
+      frames: client,
       presence,
       messaging,
       metrics,
       connIds: new IdGenerator(),
       log: log.child({ module: 'ws' }),
     });
+    attachWebSocket(app, {
+      path: config.server.path,
+      idleTimeoutSeconds: idleTimeoutSeconds(config.server),
+      maxMessageBytes: config.limits.maxMessageBytes,
+      maxBackpressure: config.limits.maxBackpressure,
+      compression: config.compression.enable,
+    }, sessions);
     attachOperationalRoutes(app, { metrics, notReadyReason: () => engines.notReadyReason() });
     engines.onRecovered(() => {
       presence.resync(hub.connections()).then(
@@ -149,10 +154,11 @@ export class Gateway {
     }, 60_000);
     inboxSweep.unref();
 
-    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, presence, userRate, monitor, sweep, log, inboxSweep }, nodeId);
+    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, presence, userRate, monitor, sessions, log, inboxSweep }, nodeId);
     await hub.start().catch((err: unknown) => log.warn({ err }, 'could not subscribe the control topic yet; the broker retries'));
     presence.startLeases();
     userRate.start();
+    sessions.start();
     await gateway.#listen();
     monitor.start();
     log.info({ port: gateway.port, host: config.server.host, path: config.server.path, nodeId, tls: config.tls !== undefined }, 'listening');
@@ -174,6 +180,11 @@ export class Gateway {
     });
   }
 
+  /** Presence as this node runs it (grace timers, announcements). */
+  get presence(): PresenceService {
+    return this.parts.presence;
+  }
+
   /** The bound port (useful with Port 0). */
   get port(): number {
     return this.#port;
@@ -191,7 +202,7 @@ export class Gateway {
       uws.us_listen_socket_close(this.#listenSocket);
       this.#listenSocket = undefined;
     }
-    this.parts.sweep.stop();
+    this.parts.sessions.stop();
     this.parts.monitor.stop();
     clearInterval(this.parts.inboxSweep);
     for (const conn of [...this.hub.connections()]) conn.socket?.end(CLOSE.RESTART, 'server restart');
@@ -206,6 +217,7 @@ export class Gateway {
     await Promise.race([settled, new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))))]);
     clearTimeout(timer);
     this.parts.presence.stop();
+    this.hub.stop();
     this.parts.userRate.stop();
     await this.engines.close();
     log.info('stopped');

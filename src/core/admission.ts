@@ -24,6 +24,11 @@ export class Admission {
 
   constructor(private readonly hub: Hub, private readonly settings: AdmissionSettings) {}
 
+  /** Upgrades admitted and not yet settled (opened or given up). */
+  get pending(): number {
+    return this.#pending;
+  }
+
   /** Throws SERVER_FULL when the node is at MaxConn. */
   reserveNode(): void {
     if (this.hub.size + this.#pending >= this.settings.maxConn) throw new GatewayError('SERVER_FULL');

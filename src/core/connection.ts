@@ -1,14 +1,21 @@
-import type { WebSocket } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { Format } from '../protocol/frames.js';
 import type { ConnectResult } from '../engine/presence.js';
 import type { Principal } from './auth.js';
+import type { ClientSocket } from './client-socket.js';
 import { TokenBucket } from './token-bucket.js';
 
 /**
- * The state of one WebSocket connection, held as the uWS UserData of its socket.
- * It exists from the upgrade (before open) until close; `socket` is set on open and
- * cleared on close, after which nothing may be sent.
+ * Where a connection is in its life (see Sessions): `admitted` at the upgrade, before
+ * its socket exists; `open` while the socket is; `closed` once it closed or the
+ * upgrade was abandoned, after which nothing may be sent.
+ */
+export type Phase = 'admitted' | 'open' | 'closed';
+
+/**
+ * The state of one WebSocket connection. It exists from the upgrade (before open)
+ * until close; `socket` is set on open and cleared on close, after which nothing may
+ * be sent.
  */
 export interface Connection {
   readonly id: string;
@@ -17,6 +24,7 @@ export interface Connection {
   readonly ip: string;
   readonly openedAt: number;
   readonly log: Logger;
+  phase: Phase;
   /** Groups this connection joined (logical names, without topic prefix). */
   readonly groups: Set<string>;
   /** Users this connection watches for presence changes. */
@@ -27,25 +35,20 @@ export interface Connection {
   readonly abuse: TokenBucket;
   /** Drains on every malformed frame: empty means a client that keeps sending garbage (close 1008). */
   readonly garbage: TokenBucket;
-  socket: WebSocket<SocketData> | undefined;
+  socket: ClientSocket | undefined;
   /** The presence store's answer at the upgrade, handed to open; undefined after open or when the store was unreachable. */
   registration: ConnectResult | undefined;
+  /** Set when the per-user limit was applied locally (presence store unreachable): the reservation to release. */
+  localReservation: boolean;
   /**
-   * Settles when the open-time work (presence registration, inbox replay) is done;
-   * close-time work chains on it so a quick close never races ahead of its open.
+   * Settles when the open-time work (user topic confirmed, presence, inbox replay) is
+   * done; close-time work chains on it so a quick close never races ahead of its open.
    */
   ready: Promise<void>;
-  /** Since when (ms) the send buffer has been over the soft limit; 0 when it is not. */
+  /** Since when (monotonic ms) the send buffer has been over the soft limit; -1 when it is not. */
   slowSince: number;
-}
-
-/**
- * What the uWS socket carries as its UserData. uWS copies the own properties of the
- * object given to `upgrade()` onto a new object, which would drop a class's getters
- * and private fields, so the socket holds only a reference to the Connection.
- */
-export interface SocketData {
-  readonly conn: Connection;
+  /** When (monotonic ms) the connection last sent a frame or was pinged: the heartbeat pings it after HeartbeatInterval of quiet. */
+  lastActive: number;
 }
 
 export interface ConnectionSettings {
@@ -68,15 +71,18 @@ class ConnectionState implements Connection {
   readonly format: Format;
   readonly ip: string;
   readonly openedAt: number;
+  phase: Phase = 'admitted';
   #groups: Set<string> | undefined;
   #watching: Set<string> | undefined;
   readonly rate: TokenBucket;
   readonly abuse: TokenBucket;
   readonly garbage: TokenBucket;
-  socket: WebSocket<SocketData> | undefined = undefined;
+  socket: ClientSocket | undefined = undefined;
   registration: ConnectResult | undefined = undefined;
+  localReservation = false;
   ready: Promise<void> = READY;
-  slowSince = 0;
+  slowSince = -1;
+  lastActive: number;
   #parentLog: Logger;
   #log: Logger | undefined;
 
@@ -86,6 +92,7 @@ class ConnectionState implements Connection {
     this.format = init.format;
     this.ip = init.ip;
     this.openedAt = now;
+    this.lastActive = now;
     this.#parentLog = init.log;
     this.rate = new TokenBucket(rate.messagesPerSecond, rate.burst, now);
     // Sustained abuse: rejections at the allowed rate on top of a burst twice the
@@ -110,7 +117,10 @@ class ConnectionState implements Connection {
 
 const READY: Promise<void> = Promise.resolve();
 
-/** `log` is the parent (module) logger; the connection's child logger `{ connId }` is derived from it on first use. */
+/**
+ * `log` is the parent (module) logger; the connection's child logger `{ connId }` is
+ * derived from it on first use. `now` is the session's monotonic clock (ms).
+ */
 export function createConnection(
   init: { id: string; principal: Principal; format: Format; ip: string; log: Logger },
   rate: ConnectionSettings,

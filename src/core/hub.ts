@@ -1,39 +1,76 @@
-import type { TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { Broker, BrokerMessage } from '../engine/broker.js';
+import { GatewayError } from '../errors.js';
 import { FORMATS, type KickOut, type ServerFrame } from '../protocol/frames.js';
 import { EncodedFrame, encodeFrame } from '../protocol/codec.js';
 import type { Connection } from './connection.js';
 import { formatTopic, logicalTopic, topics } from './topics.js';
 
 /**
+ * Node-local topic fan-out: uWS's TemplatedApp is one (native `publish` to every socket
+ * subscribed to a topic); tests use an in-memory one over fake sockets.
+ */
+export interface Fanout {
+  publish(topic: string, bytes: Uint8Array | string, binary: boolean): unknown;
+  numSubscribers(topic: string): number;
+}
+
+/** Default delay before the broker drops a topic whose last local subscriber left (ms). */
+export const UNSUBSCRIBE_LINGER_MS = 2000;
+
+const CONFIRMED: Promise<void> = Promise.resolve();
+
+/**
  * The registry of this node's connections (by id and by user) and the fan-out of
  * frames to logical topics.
  *
  * Fan-out contract: `publish` encodes a frame at most once per wire format, hands
- * each encoding to uWS with `app.publish` (native fan-out, no per-socket loop), and
- * forwards the MessagePack encoding to the broker for the other nodes. Frames
- * published on one topic by this node reach each local subscriber in publish order.
+ * each encoding to the node's Fanout (uWS `app.publish`: native fan-out, no per-socket
+ * loop), and forwards the MessagePack encoding to the broker for the other nodes.
+ * Frames published on one topic by this node reach each local subscriber in publish
+ * order.
  *
- * Broker subscriptions follow local interest: a logical topic is subscribed on the
- * broker when its first local socket subscribes (in any format) and unsubscribed
- * when its last one leaves; uWS's `subscription` callback drives the counts.
+ * Broker subscriptions follow local interest, which the hub counts itself (per logical
+ * topic, summed over formats) from `subscribe`, `unsubscribe` and `remove`: a topic is
+ * subscribed on the broker when its first local socket subscribes, and `subscribe`
+ * resolves only once that broker subscription is active, so a caller told "subscribed"
+ * misses nothing published from then on, on any node. When the broker refuses, every
+ * waiter of that topic is rejected (UNAVAILABLE) and must undo its subscription. A topic
+ * whose last local subscriber left stays subscribed on a broker that spans nodes for
+ * `lingerMs` more, so a client that leaves and comes back (a reconnect, a page reload)
+ * causes no subscribe/unsubscribe churn on the broker.
  */
 export class Hub {
   readonly #byId = new Map<string, Connection>();
   readonly #byUser = new Map<string, Set<Connection>>();
   /** Local subscriber count per logical topic, summed over formats. */
   readonly #interest = new Map<string, number>();
-  readonly #app: TemplatedApp;
+  /** Broker subscriptions not yet confirmed, per logical topic. Confirmed topics have no entry. */
+  readonly #pending = new Map<string, Promise<void>>();
+  /** Topics with no local subscriber left, still subscribed on the broker until the deadline (monotonic ms). */
+  readonly #lingering = new Map<string, number>();
+  /** Topics whose broker subscription failed while they still have local subscribers (being rolled back). */
+  readonly #refused = new Set<string>();
+  #lingerTimer: NodeJS.Timeout | undefined;
+  readonly #lingerMs: number;
+  readonly #now: () => number;
+  readonly #fanout: Fanout;
   readonly #broker: Broker;
   readonly #nodeId: string;
   readonly #log: Logger;
 
-  constructor(deps: { app: TemplatedApp; broker: Broker; nodeId: string; log: Logger }) {
-    this.#app = deps.app;
+  /**
+   * `lingerMs` defaults to UNSUBSCRIBE_LINGER_MS (ignored when the broker spans no
+   * nodes); `now` is a monotonic clock in ms (default performance.now).
+   */
+  constructor(deps: { fanout: Fanout; broker: Broker; nodeId: string; log: Logger; lingerMs?: number; now?: () => number }) {
+    this.#fanout = deps.fanout;
     this.#broker = deps.broker;
     this.#nodeId = deps.nodeId;
     this.#log = deps.log;
+    // Subscribing costs nothing on a broker that spans no nodes: no reason to linger there.
+    this.#lingerMs = deps.broker.spansNodes ? (deps.lingerMs ?? UNSUBSCRIBE_LINGER_MS) : 0;
+    this.#now = deps.now ?? (() => performance.now());
     this.#broker.onMessage((message) => this.#fromBroker(message));
   }
 
@@ -59,8 +96,12 @@ export class Hub {
     return this.#byUser.get(userId)?.size ?? 0;
   }
 
-  /** Registers an open connection and subscribes it to its user topic and global broadcast. */
-  add(conn: Connection): void {
+  /**
+   * Registers an open connection and subscribes it to its user topic and global
+   * broadcast. Resolves when both are confirmed on the broker (see the class comment);
+   * rejects with UNAVAILABLE when the broker refused, and the caller closes the connection.
+   */
+  add(conn: Connection): Promise<void> {
     this.#byId.set(conn.id, conn);
     let set = this.#byUser.get(conn.principal.userId);
     if (set === undefined) {
@@ -68,25 +109,48 @@ export class Hub {
       this.#byUser.set(conn.principal.userId, set);
     }
     set.add(conn);
-    this.subscribe(conn, topics.user(conn.principal.userId));
-    this.subscribe(conn, topics.all);
+    const user = this.subscribe(conn, topics.user(conn.principal.userId));
+    const all = this.subscribe(conn, topics.all);
+    return user === CONFIRMED && all === CONFIRMED ? CONFIRMED : Promise.all([user, all]).then(noop);
   }
 
-  /** Forgets a closed connection. uWS drops its topic subscriptions itself. Returns the user's remaining local count. */
+  /**
+   * Forgets a closed connection (its `socket` already cleared) and drops its interest
+   * in every topic it was subscribed to: its user topic, broadcast, its groups and the
+   * users it watches (uWS drops the socket's own subscriptions itself). Returns the
+   * user's remaining local count.
+   */
   remove(conn: Connection): number {
     if (!this.#byId.delete(conn.id)) return this.userConnectionCount(conn.principal.userId);
+    this.#dropInterest(topics.user(conn.principal.userId));
+    this.#dropInterest(topics.all);
+    for (const group of conn.groups) this.#dropInterest(topics.group(group));
+    for (const user of conn.watching) this.#dropInterest(topics.presence(user));
     const set = this.#byUser.get(conn.principal.userId);
     set?.delete(conn);
     if (set !== undefined && set.size === 0) this.#byUser.delete(conn.principal.userId);
     return set?.size ?? 0;
   }
 
-  subscribe(conn: Connection, logical: string): void {
-    conn.socket?.subscribe(formatTopic(logical, conn.format));
+  /**
+   * Subscribes an open connection to a logical topic. Callers subscribe a connection
+   * to a topic at most once (they keep the set: `groups`, `watching`) and record the
+   * topic there before calling, so that `remove` can account for it. Resolves when
+   * the broker subscription is active; a connection that is not open is ignored.
+   */
+  subscribe(conn: Connection, logical: string): Promise<void> {
+    const socket = conn.socket;
+    if (socket === undefined || conn.phase !== 'open') return CONFIRMED;
+    socket.subscribe(formatTopic(logical, conn.format));
+    return this.#addInterest(logical);
   }
 
+  /** Undoes one `subscribe`. Ignored once the connection closed: `remove` accounted for it. */
   unsubscribe(conn: Connection, logical: string): void {
-    conn.socket?.unsubscribe(formatTopic(logical, conn.format));
+    const socket = conn.socket;
+    if (socket === undefined || conn.phase !== 'open') return;
+    socket.unsubscribe(formatTopic(logical, conn.format));
+    this.#dropInterest(logical);
   }
 
   /** Local subscribers of a logical topic on this node (all formats). */
@@ -107,20 +171,23 @@ export class Hub {
     }
   }
 
-  /** Sends a frame to one connection only (replies, errors, inbox replay). */
+  /**
+   * Sends a frame to one connection only (replies, errors, inbox replay). False when
+   * the connection is gone or its socket refused the frame (see ClientSocket.send).
+   */
   send(conn: Connection, frame: ServerFrame): boolean {
     const socket = conn.socket;
     if (socket === undefined) return false;
     const { bytes, binary } = encodeFrame(frame, conn.format);
-    return socket.send(bytes, binary) !== 2;
+    return socket.send(bytes, binary);
   }
 
   #publishLocal(logical: string, encoded: EncodedFrame): void {
     for (const format of FORMATS) {
       const topic = formatTopic(logical, format);
-      if (this.#app.numSubscribers(topic) === 0) continue;
+      if (this.#fanout.numSubscribers(topic) === 0) continue;
       const { bytes, binary } = encoded.get(format);
-      this.#app.publish(topic, bytes, binary);
+      this.#fanout.publish(topic, bytes, binary);
     }
   }
 
@@ -179,17 +246,73 @@ export class Hub {
     }
   }
 
-  /** Wired to uWS's `subscription` handler: keeps broker subscriptions in step with local interest. */
-  onSubscription(formatTopicName: string, newCount: number, oldCount: number): void {
-    const logical = logicalTopic(formatTopicName);
+  #addInterest(logical: string): Promise<void> {
     const before = this.#interest.get(logical) ?? 0;
-    const after = before + (newCount - oldCount);
-    if (after > 0) this.#interest.set(logical, after);
-    else this.#interest.delete(logical);
-    if (before === 0 && after > 0) {
-      this.#broker.subscribe(logical).catch((err: unknown) => this.#log.error({ err, topic: logical }, 'broker subscribe failed'));
-    } else if (before > 0 && after === 0) {
-      this.#broker.unsubscribe(logical).catch((err: unknown) => this.#log.error({ err, topic: logical }, 'broker unsubscribe failed'));
+    this.#interest.set(logical, before + 1);
+    // Subscribed (or subscribing) on the broker already, for a current or a recent
+    // subscriber: wait for that subscription, if it is still pending, and no other.
+    if (before > 0 && !this.#refused.has(logical)) return this.#pending.get(logical) ?? CONFIRMED;
+    if (before === 0 && this.#lingering.delete(logical)) return this.#pending.get(logical) ?? CONFIRMED;
+    this.#refused.delete(logical);
+    const pending = this.#broker.subscribe(logical).then(
+      () => {
+        if (this.#pending.get(logical) === pending) this.#pending.delete(logical);
+      },
+      (err: unknown) => {
+        if (this.#pending.get(logical) === pending) this.#pending.delete(logical);
+        this.#log.error({ err, topic: logical }, 'broker subscribe failed');
+        // Its subscribers undo their subscriptions; until the last has, the topic is
+        // known not to be on the broker: a new subscriber subscribes again.
+        if (this.#interest.has(logical)) this.#refused.add(logical);
+        else if (this.#lingering.delete(logical)) this.#brokerUnsubscribe(logical);
+        throw new GatewayError('UNAVAILABLE', 'could not subscribe; try again');
+      },
+    );
+    this.#pending.set(logical, pending);
+    return pending;
+  }
+
+  #dropInterest(logical: string): void {
+    const after = (this.#interest.get(logical) ?? 0) - 1;
+    if (after > 0) {
+      this.#interest.set(logical, after);
+      return;
+    }
+    this.#interest.delete(logical);
+    if (this.#lingerMs <= 0 || this.#refused.delete(logical)) {
+      this.#brokerUnsubscribe(logical);
+      return;
+    }
+    this.#lingering.set(logical, this.#now() + this.#lingerMs);
+    if (this.#lingerTimer === undefined) {
+      this.#lingerTimer = setInterval(() => this.endLingering(), Math.max(50, this.#lingerMs / 4));
+      this.#lingerTimer.unref();
     }
   }
+
+  /** Unsubscribes the broker from every lingering topic whose deadline passed (a timer calls it; tests too). */
+  endLingering(now: number = this.#now()): void {
+    for (const [logical, deadline] of this.#lingering) {
+      if (deadline > now) continue;
+      this.#lingering.delete(logical);
+      this.#brokerUnsubscribe(logical);
+    }
+    if (this.#lingering.size === 0) this.#stopLingerTimer();
+  }
+
+  #stopLingerTimer(): void {
+    clearInterval(this.#lingerTimer);
+    this.#lingerTimer = undefined;
+  }
+
+  #brokerUnsubscribe(logical: string): void {
+    this.#broker.unsubscribe(logical).catch((err: unknown) => this.#log.error({ err, topic: logical }, 'broker unsubscribe failed'));
+  }
+
+  /** Ends every lingering broker subscription now and stops the timer (shutdown). */
+  stop(): void {
+    this.endLingering(Number.POSITIVE_INFINITY);
+  }
 }
+
+function noop(): void {}

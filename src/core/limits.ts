@@ -47,7 +47,7 @@ export class UserRateLimiter {
   /** 0 when the user may send now, else milliseconds to wait. */
   take(userId: string, now: number): number {
     const wait = this.opened(userId, now).take(now);
-    if (wait === 0 && this.#timer !== undefined) this.#sent.set(userId, (this.#sent.get(userId) ?? 0) + 1);
+    if (wait === 0 && this.cluster !== undefined) this.#sent.set(userId, (this.#sent.get(userId) ?? 0) + 1);
     return wait;
   }
 
@@ -59,7 +59,7 @@ export class UserRateLimiter {
   /** Starts exchanging counts with other nodes (no-op without a shared RateShare). */
   start(): void {
     if (this.cluster === undefined || this.#timer !== undefined) return;
-    this.#timer = setInterval(() => void this.#exchange(), RATE_SHARE_INTERVAL);
+    this.#timer = setInterval(() => void this.exchange(), RATE_SHARE_INTERVAL);
     this.#timer.unref();
   }
 
@@ -68,7 +68,12 @@ export class UserRateLimiter {
     this.#timer = undefined;
   }
 
-  async #exchange(): Promise<void> {
+  /**
+   * One exchange with the other nodes (the timer runs it every RATE_SHARE_INTERVAL):
+   * reports what local users sent since the last one and debits what they sent elsewhere.
+   * Never rejects: while sharing fails each node still enforces the limit locally.
+   */
+  async exchange(): Promise<void> {
     const cluster = this.cluster;
     if (cluster === undefined || this.#exchanging) return;
     // Users with local buckets are reported even at 0 so we learn what they send elsewhere.
@@ -82,7 +87,6 @@ export class UserRateLimiter {
       const now = performance.now();
       for (const [userId, n] of remote) if (n > 0) this.#buckets.get(userId)?.debit(n, now);
     } catch (err) {
-      // Sharing is best effort: while it fails each node still enforces the limit locally.
       cluster.log.debug({ err }, 'rate share exchange failed');
     } finally {
       this.#exchanging = false;
@@ -98,6 +102,11 @@ export interface IpSettings {
 /**
  * Per remote address: a cap on concurrent connections and a rate of upgrade
  * attempts (successful or not, so a token-guessing client is throttled too).
+ *
+ * The cap counts upgrades still in flight (waiting on the token check) as well as
+ * open connections: `admit` reserves a slot synchronously, and the slot is given back
+ * by `release` when the upgrade fails or the connection closes. So however many
+ * upgrades from one address arrive at once, at most `maxConnPerIp` are admitted.
  */
 export class IpGuard {
   readonly #connections = new Map<string, number>();
@@ -105,7 +114,10 @@ export class IpGuard {
 
   constructor(readonly settings: IpSettings) {}
 
-  /** Counts an upgrade attempt; throws TOO_MANY_CONNECTIONS or RATE_LIMITED when over a limit. */
+  /**
+   * Counts an upgrade attempt and reserves a connection slot for the address.
+   * @throws GatewayError RATE_LIMITED (too many attempts) or TOO_MANY_CONNECTIONS (at the cap); nothing is reserved then.
+   */
   admit(ip: string, now: number): void {
     let bucket = this.#upgrades.get(ip);
     if (bucket === undefined) {
@@ -114,19 +126,23 @@ export class IpGuard {
     }
     const wait = bucket.take(now);
     if (wait > 0) throw new GatewayError('RATE_LIMITED', 'too many connection attempts from this address', { retryAfterMs: wait });
-    if ((this.#connections.get(ip) ?? 0) >= this.settings.maxConnPerIp) {
+    const held = this.#connections.get(ip) ?? 0;
+    if (held >= this.settings.maxConnPerIp) {
       throw new GatewayError('TOO_MANY_CONNECTIONS', 'too many connections from this address');
     }
+    this.#connections.set(ip, held + 1);
   }
 
-  opened(ip: string): void {
-    this.#connections.set(ip, (this.#connections.get(ip) ?? 0) + 1);
-  }
-
-  closed(ip: string): void {
+  /** Gives back the slot `admit` reserved: the upgrade failed, or the connection closed. */
+  release(ip: string): void {
     const n = (this.#connections.get(ip) ?? 0) - 1;
     if (n > 0) this.#connections.set(ip, n);
     else this.#connections.delete(ip);
+  }
+
+  /** Slots held by an address (open connections and upgrades in flight). */
+  held(ip: string): number {
+    return this.#connections.get(ip) ?? 0;
   }
 
   /** Forgets full upgrade buckets so that the map does not grow with every address ever seen. */

@@ -102,7 +102,12 @@ export class PresenceService {
     return work;
   }
 
-  /** Resolves when every connect/disconnect registration started so far has settled (shutdown). */
+  /** True while this node runs the user's offline grace timer (the user closed its last connection here, recently). */
+  inGrace(userId: string): boolean {
+    return this.#timers.has(userId);
+  }
+
+  /** Resolves when every connect/disconnect/expiry started so far has settled (shutdown; tests). */
   async idle(): Promise<void> {
     await Promise.allSettled([...this.#inflight]);
   }
@@ -166,7 +171,7 @@ export class PresenceService {
       // clock reaches the deadline; the store would then say "not due" and the
       // offline would never be announced. The timer firing is what makes it due.
       const at = Math.max(this.#clock(), deadline);
-      this.#expire(userId, at).catch((err: unknown) => this.#log.error({ err, userId }, 'presence expiry failed'));
+      this.#track(this.#expire(userId, at)).catch((err: unknown) => this.#log.error({ err, userId }, 'presence expiry failed'));
     }, this.#settings.offlineGrace);
     timer.unref();
     this.#timers.set(userId, timer);
@@ -190,14 +195,26 @@ export class PresenceService {
     if (before !== after) await this.#announce(userId, after);
   }
 
-  watch(conn: Connection, users: readonly string[]): void {
-    const fresh = users.filter((u) => !conn.watching.has(u));
+  /**
+   * Adds users to the connection's watch list. Resolves once every new presence topic
+   * is subscribed on the broker (so no status change from then on is missed); on
+   * failure the users added by this call are removed again and it rejects.
+   */
+  async watch(conn: Connection, users: readonly string[]): Promise<void> {
+    const fresh = [...new Set(users)].filter((u) => !conn.watching.has(u));
     if (conn.watching.size + fresh.length > this.#settings.maxWatch) {
       throw new GatewayError('BAD_REQUEST', `watch list would exceed ${this.#settings.maxWatch} users`);
     }
+    const confirmations: Promise<void>[] = [];
     for (const user of fresh) {
       conn.watching.add(user);
-      this.#hub.subscribe(conn, topics.presence(user));
+      confirmations.push(this.#hub.subscribe(conn, topics.presence(user)));
+    }
+    try {
+      await Promise.all(confirmations);
+    } catch (err) {
+      this.unwatch(conn, fresh);
+      throw err;
     }
   }
 
@@ -228,9 +245,22 @@ export class PresenceService {
     return { group, online, count: online.length };
   }
 
+  /**
+   * Records a confirmed join in the store, then tells the members (GroupEvents). A
+   * connection that closed meanwhile is taken out again, whichever of this and the
+   * close-time leave ran first. The member event is best effort: its failure is logged
+   * and does not undo the join.
+   */
   async joined(conn: Connection, group: string): Promise<void> {
-    await this.#store.join(group, conn.principal.userId, conn.id);
-    if (this.#settings.groupEvents) await this.#member(group, conn.principal.userId, 'join');
+    const userId = conn.principal.userId;
+    await this.#store.join(group, userId, conn.id);
+    if (conn.phase === 'closed') {
+      await this.#store.leave(group, userId, conn.id);
+      return;
+    }
+    if (this.#settings.groupEvents) {
+      await this.#member(group, userId, 'join').catch((err: unknown) => this.#log.warn({ err, group }, 'member join event not published'));
+    }
   }
 
   async left(conn: Connection, group: string): Promise<void> {

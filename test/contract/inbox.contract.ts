@@ -306,7 +306,7 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
 
   test('durable: entries, seq counters and dropped counts survive a reopen', { maxPerUser: 3, ttlMs: 1000 }, async (t, c) => {
     if (!c.fx.reopen) {
-      t.pass('engine is not durable: nothing to check');
+      t.plan(0, 'engine is not durable: nothing to check');
       return;
     }
     for (let n = 1; n <= 3; n++) await c.inbox.append('u', c.entry('u', n, { content: { n, text: 'ü😀' } }));

@@ -26,3 +26,25 @@ t.test('a client that stops answering pings is closed and removed from the hub',
   t.equal(gateway.hub.userConnectionCount('awake'), 1);
   await alive.close();
 });
+
+t.test('HeartbeatInterval sets the ping cadence of a quiet connection', async (t) => {
+  const { url } = await startGateway(t, { ReadTimeout: '8s', HeartbeatInterval: '1s' });
+  const quiet = await TestClient.connect(url, { token: await token({ sub: 'quiet' }) });
+  const connectedAt = Date.now();
+  const pings: number[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    new Promise<void>((resolve) => quiet.ws.on('ping', () => {
+      pings.push(Date.now() - connectedAt);
+      if (pings.length === 3) resolve();
+    })),
+    new Promise<never>((_, reject) => {
+      // uWS's own cadence for an 8 s ReadTimeout would send its first ping after about 4 s.
+      timer = setTimeout(() => reject(new Error(`only ${pings.length} pings within 4.5 s`)), 4_500);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  t.ok(pings[0]! >= 900, `no ping before the interval (first at ${pings[0]} ms)`);
+  t.ok(pings[2]! - pings[0]! >= 1_500, `about one ping per interval (${pings.join(', ')} ms)`);
+  t.equal((await quiet.request({ type: 'ping' })).type, 'pong', 'a client that answers pings stays connected');
+  await quiet.close();
+});

@@ -82,11 +82,11 @@ t.test('a send buffer that stays over MaxBackpressure for WriteTimeout closes wi
   const chunk = payload(30_000);
   let published = 0;
   // Fill the socket buffers, then uWS's, until just over the soft limit (bounded: 1000 sends).
-  while ((conn.socket?.getBufferedAmount() ?? 0) <= 256 * 1024 && published < 1000) {
+  while ((conn.socket?.bufferedAmount() ?? 0) <= 256 * 1024 && published < 1000) {
     await publisher.request({ type: 'group', data: { group: 'feed', content: chunk } });
     published += 1;
   }
-  t.ok((conn.socket?.getBufferedAmount() ?? 0) > 256 * 1024, `buffer over the soft limit after ${published} messages`);
+  t.ok((conn.socket?.bufferedAmount() ?? 0) > 256 * 1024, `buffer over the soft limit after ${published} messages`);
   const overAt = Date.now();
   const deadline = overAt + 10_000;
   while (gateway.hub.userConnectionCount('stuck') > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

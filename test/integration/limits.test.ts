@@ -3,6 +3,15 @@ import { startGateway } from '../helpers/gateway.js';
 import { TestClient, expectRefused } from '../helpers/client.js';
 import { token } from '../helpers/tokens.js';
 
+/** Polls observable state until it holds, with a deadline. */
+async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 t.test('MaxConn holds at the boundary: N accepted, N+1 refused with 503', async (t) => {
   const { url, gateway } = await startGateway(t, { MaxConn: 4 });
   const clients = await Promise.all([0, 1, 2, 3].map(async (i) => TestClient.connect(url, { token: await token({ sub: `u${i}` }) })));
@@ -12,7 +21,7 @@ t.test('MaxConn holds at the boundary: N accepted, N+1 refused with 503', async 
   t.equal(refused.body.error.code, 'SERVER_FULL');
   await clients[0]!.close();
   const again = await TestClient.connect(url, { token: await token({ sub: 'u9' }) });
-  t.pass('a freed slot can be used again');
+  t.equal((await again.request({ type: 'ping' })).type, 'pong', 'a freed slot can be used again');
   await Promise.all([...clients.slice(1), again].map((c) => c.close()));
 });
 
@@ -27,6 +36,25 @@ t.test('MaxConn holds for concurrent upgrades too', async (t) => {
   await Promise.all(accepted.map((a) => (a as PromiseFulfilledResult<TestClient>).value.close()));
 });
 
+t.test('MaxConnPerIp holds for concurrent upgrades: 200 at once from one address, exactly the cap accepted', async (t) => {
+  const { url, gateway } = await startGateway(t, { Limits: { MaxConnPerIp: 10, UpgradesPerSecondPerIp: 100_000 } });
+  // Tokens first, so the 200 upgrades really arrive together.
+  const tokens = await Promise.all(Array.from({ length: 200 }, (_, i) => token({ sub: `ip${i}` })));
+  const attempts = await Promise.allSettled(tokens.map((tok) => TestClient.connect(url, { token: tok })));
+  const accepted = attempts.filter((a): a is PromiseFulfilledResult<TestClient> => a.status === 'fulfilled');
+  const refused = attempts.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
+  t.equal(accepted.length, 10, 'exactly MaxConnPerIp accepted');
+  t.equal(gateway.hub.size, 10);
+  t.ok(refused.every((r) => (r.reason as { status?: number }).status === 429 && /TOO_MANY_CONNECTIONS/.test(String((r.reason as { body?: string }).body))),
+    'every other upgrade is refused with 429 TOO_MANY_CONNECTIONS');
+  await Promise.all(accepted.map((a) => a.value.close()));
+  // The slots come back when the connections close.
+  await until(() => gateway.hub.size === 0);
+  const again = await TestClient.connect(url, { token: tokens[0]! });
+  t.equal((await again.request({ type: 'ping' })).type, 'pong', 'a closed connection frees its slot');
+  await again.close();
+});
+
 t.test('per-user limit with reject: N accepted, N+1 refused with 429', async (t) => {
   const { url } = await startGateway(t, { Limits: { MaxConnPerUser: 3 } });
   const tok = await token({ sub: 'bob' });
@@ -36,7 +64,7 @@ t.test('per-user limit with reject: N accepted, N+1 refused with 429', async (t)
   t.equal(refused.status, 429);
   t.equal(refused.body.error.code, 'TOO_MANY_CONNECTIONS');
   const other = await TestClient.connect(url, { token: await token({ sub: 'carol' }) });
-  t.pass('other users are not affected');
+  t.equal((await other.request({ type: 'ping' })).type, 'pong', 'other users are not affected');
   await Promise.all([...conns, other].map((c) => c.close()));
 });
 

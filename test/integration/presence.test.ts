@@ -4,11 +4,20 @@ import { TestClient, type Frame } from '../helpers/client.js';
 import { token } from '../helpers/tokens.js';
 
 const GRACE = 400;
+
+/** Polls observable state until it holds, with a deadline (never a fixed sleep). */
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 const isStatusOf = (user: string, status?: string) => (f: Frame) =>
   f.type === 'status' && f.data.userId === user && (status === undefined || f.data.status === status);
 
 t.test('watchers see online, away, no flapping on a quick reconnect, and offline once after the grace', async (t) => {
-  const { url } = await startGateway(t, { Presence: { OfflineGrace: `${GRACE}ms` } });
+  const { url, gateway } = await startGateway(t, { Presence: { OfflineGrace: `${GRACE}ms` } });
   const a = await TestClient.connect(url, { token: await token({ sub: 'alice' }) });
   t.equal((await a.request({ type: 'watch', data: { users: ['bob'] } })).type, 'ack');
 
@@ -23,8 +32,12 @@ t.test('watchers see online, away, no flapping on a quick reconnect, and offline
 
   // Quick reconnect within the grace period: nothing is announced.
   await b.close();
+  await until('the grace period to start', () => gateway.presence.inGrace('bob'));
   b = await TestClient.connect(url, { token: bobToken });
-  await new Promise((r) => setTimeout(r, GRACE * 2)); // let the original grace deadline pass
+  // The original grace timer still runs; once it fired and its expiry settled, an
+  // offline would have been announced if the reconnect had not counted.
+  await until('the grace timer of the first connection fired', () => !gateway.presence.inGrace('bob'));
+  await gateway.presence.idle();
   await a.request({ type: 'ping' });
   t.equal(a.ofType('status').length, 0, 'no offline/online flapping on a quick reconnect');
   const q = await a.request({ type: 'presence', data: { users: ['bob'] } });
@@ -41,7 +54,7 @@ t.test('watchers see online, away, no flapping on a quick reconnect, and offline
 });
 
 t.test('two connections: closing one keeps the user online', async (t) => {
-  const { url } = await startGateway(t, { Presence: { OfflineGrace: '100ms' } });
+  const { url, gateway } = await startGateway(t, { Presence: { OfflineGrace: '100ms' } });
   const a = await TestClient.connect(url, { token: await token({ sub: 'alice' }) });
   await a.request({ type: 'watch', data: { users: ['bob'] } });
   const tok = await token({ sub: 'bob' });
@@ -50,7 +63,9 @@ t.test('two connections: closing one keeps the user online', async (t) => {
   const b2 = await TestClient.connect(url, { token: tok });
   t.equal((await a.request({ type: 'presence', data: { users: ['bob'] } })).data.users.bob.connections, 2);
   await b1.close();
-  await new Promise((r) => setTimeout(r, 400));
+  await until('the close is registered', async () => (await a.request({ type: 'presence', data: { users: ['bob'] } })).data.users.bob.connections === 1);
+  t.notOk(gateway.presence.inGrace('bob'), 'no grace period started: bob still has a connection');
+  await gateway.presence.idle();
   const q = await a.request({ type: 'presence', data: { users: ['bob'] } });
   t.equal(q.data.users.bob.status, 'online');
   t.equal(q.data.users.bob.connections, 1);

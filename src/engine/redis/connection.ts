@@ -199,6 +199,11 @@ export class RedisHealth {
     this.#recovered.push(callback);
   }
 
+  /** True while recoveries are being coalesced: the onRecovered callbacks will run shortly. */
+  get recoveryPending(): boolean {
+    return this.#recoveryTimer !== undefined;
+  }
+
   /** Runs the onRecovered callbacks (also used when a node finds its lease lapsed). */
   notifyRecovered(): void {
     if (this.#recoveryTimer !== undefined) return;

@@ -18,12 +18,18 @@ import { RedisRateShare } from './rate-share.js';
  * after being down and when this node finds its lease lapsed (other nodes may have
  * reaped its connections): the node then re-registers what it holds.
  */
-export async function createRedisEngines(cfg: RedisConfig, inbox: InboxOptions, nodeId: string, log: Logger): Promise<Engines> {
+export async function createRedisEngines(
+  cfg: RedisConfig,
+  inbox: InboxOptions,
+  nodeId: string,
+  log: Logger,
+  /** Tracks every connection's state; tests pass their own to observe it. */
+  health: RedisHealth = new RedisHealth(log),
+): Promise<Engines> {
   if (cfg.type === 'cluster' && /[{}]/.test(cfg.keyPrefix)) {
     // A brace in the prefix would become the hash tag of every key: all data on one shard.
     throw new RangeError(`Redis.KeyPrefix: got ${JSON.stringify(cfg.keyPrefix)}, expected no { or } with Redis.Type: cluster`);
   }
-  const health = new RedisHealth(log);
   const commands = createRedis(cfg, 'commands', log, { health });
   const broker = new RedisBroker({ redis: cfg, log, health });
   const presence = new RedisPresenceStore({

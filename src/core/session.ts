@@ -1,0 +1,314 @@
+import type { Logger } from 'pino';
+import { CLOSE, GatewayError, toGatewayError } from '../errors.js';
+import { decodeFrame, errorFrame, type CodecLimits } from '../protocol/codec.js';
+import type { ClientFrame } from '../protocol/frames.js';
+import { negotiateFormat } from '../protocol/negotiate.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { Admission } from './admission.js';
+import type { Principal } from './auth.js';
+import type { ClientSocket } from './client-socket.js';
+import { createConnection, type Connection, type ConnectionSettings } from './connection.js';
+import type { Hub } from './hub.js';
+import type { IdGenerator } from './ids.js';
+import type { IpGuard, UserRateLimiter } from './limits.js';
+import type { Messaging } from './messaging.js';
+import type { PresenceService } from './presence.js';
+import { Sweep } from './sweep.js';
+
+/** Longest sweep tick (ms): a cycle over every connection is split into ticks of at most this. */
+const SWEEP_TICK_MS = 50;
+
+export interface SessionSettings {
+  /** Limits.MaxBackpressure: the soft send-buffer limit a slow consumer is measured against. */
+  maxBackpressure: number;
+  /** How long (ms) the send buffer may stay over the soft limit before the client is closed with 4000. */
+  writeTimeout: number;
+  /** A connection quiet for this long (ms: no frame from it, no ping to it) is pinged. */
+  heartbeatInterval: number;
+  /** Per-connection frame rate. */
+  rate: ConnectionSettings;
+}
+
+/** What the session needs of the authenticator. */
+export interface TokenVerifier {
+  verify(token: string): Promise<Principal>;
+}
+
+/** Carries out one decoded frame and answers it (ClientHandler). Never rejects. */
+export interface FrameHandler {
+  handle(conn: Connection, frame: ClientFrame): Promise<void>;
+}
+
+export interface SessionDeps {
+  settings: SessionSettings;
+  codecLimits: CodecLimits;
+  hub: Hub;
+  auth: TokenVerifier;
+  admission: Admission;
+  ipGuard: IpGuard;
+  userRate: UserRateLimiter;
+  frames: FrameHandler;
+  presence: PresenceService;
+  messaging: Messaging;
+  metrics: Metrics;
+  connIds: IdGenerator;
+  log: Logger;
+  /** Monotonic milliseconds; default performance.now. Tests inject their own. */
+  now?: () => number;
+}
+
+/** What the transport read from an upgrade request. */
+export interface UpgradeRequest {
+  ip: string;
+  /** The bearer token, or '' when none was sent. */
+  token: string;
+  /** Sec-WebSocket-Protocol, or ''. */
+  protocolHeader: string;
+  /** The `format` query parameter, or ''. */
+  formatQuery: string;
+}
+
+function abortedUpgrade(): GatewayError {
+  return new GatewayError('BAD_REQUEST', 'upgrade aborted by the client');
+}
+
+export interface Admitted {
+  conn: Connection;
+  /** The subprotocol to echo in the upgrade response ('' for none). */
+  protocol: string;
+}
+
+/**
+ * The life of every connection of this node, from the HTTP upgrade to the close, over
+ * the ClientSocket seam (no uWS here):
+ *
+ * 1. `admit` at the upgrade: format, per-IP slot and node slot are reserved
+ *    synchronously (so concurrent upgrades cannot overshoot any cap), then the token is
+ *    checked and the connection registered in presence (the per-user limit). Every
+ *    failure releases everything taken and rejects with a GatewayError.
+ * 2. The transport opens the socket (`opened`) or cannot (the client went away), and
+ *    then calls `settleUpgrade` either way, which ends the upgrade-time reservations
+ *    and undoes an upgrade that never opened.
+ * 3. `opened`: the connection joins the hub; once its user topic is confirmed on the
+ *    broker it is announced online and its inbox replayed (in that order).
+ * 4. `frame`: decode, the malformed-frame and rate gates, then dispatch.
+ * 5. The sweep visits every connection about once per cycle: slow consumers (over the
+ *    soft buffer limit for WriteTimeout) are closed with 4000; quiet ones are pinged.
+ * 6. `closed`: everything the connection held is released; presence work chains on
+ *    the open-time work so a quick close never overtakes it.
+ */
+export class Sessions {
+  readonly #deps: SessionDeps;
+  readonly #now: () => number;
+  readonly #sweep: Sweep<Connection>;
+  readonly #sweepEvery: number;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(deps: SessionDeps) {
+    this.#deps = deps;
+    this.#now = deps.now ?? (() => performance.now());
+    const { writeTimeout, heartbeatInterval } = deps.settings;
+    // A cycle short enough to notice a slow consumer within a quarter of WriteTimeout
+    // and to ping within half a HeartbeatInterval, but no busier than 10 cycles a second.
+    const cycle = Math.min(1000, Math.max(100, Math.min(writeTimeout / 4, heartbeatInterval / 2)));
+    this.#sweepEvery = Math.min(SWEEP_TICK_MS, cycle);
+    const hub = deps.hub;
+    this.#sweep = new Sweep<Connection>(
+      { values: () => hub.connections(), get size() { return hub.size; } },
+      (conn, now) => this.visit(conn, now),
+      { ticksPerCycle: cycle / this.#sweepEvery, endOfCycle: (now) => deps.ipGuard.sweep(now) },
+    );
+  }
+
+  /**
+   * Admits an upgrade request (step 1 above). The caps are checked and reserved before
+   * this returns its promise, so call it synchronously in the upgrade handler.
+   * `aborted` tells whether the client went away meanwhile.
+   */
+  async admit(req: UpgradeRequest, aborted: () => boolean): Promise<Admitted> {
+    const { admission, ipGuard, metrics } = this.#deps;
+    let negotiated: { format: Connection['format']; protocol: string };
+    try {
+      negotiated = negotiateFormat(req.protocolHeader, req.formatQuery);
+      ipGuard.admit(req.ip, this.#now());
+      try {
+        admission.reserveNode();
+      } catch (err) {
+        ipGuard.release(req.ip);
+        throw err;
+      }
+    } catch (err) {
+      metrics.inc('upgrades_rejected_total');
+      throw toGatewayError(err);
+    }
+
+    let userId: string | undefined;
+    let localReservation = false;
+    let registeredId: string | undefined;
+    try {
+      const principal = await this.#deps.auth.verify(req.token);
+      if (aborted()) throw abortedUpgrade();
+      userId = principal.userId;
+      const id = this.#deps.connIds.next();
+      // The per-user limit is applied by the presence store, atomically and (with a
+      // shared store) cluster-wide; local counting is the fallback while it is down.
+      const registration = await this.#deps.presence.register(id, userId);
+      if (registration === undefined) {
+        admission.reserveUser(userId);
+        localReservation = true;
+      } else {
+        registeredId = id;
+      }
+      if (aborted()) throw abortedUpgrade();
+      const conn = createConnection({ id, principal, format: negotiated.format, ip: req.ip, log: this.#deps.log }, this.#deps.settings.rate, this.#now());
+      conn.registration = registration;
+      conn.localReservation = localReservation;
+      return { conn, protocol: negotiated.protocol };
+    } catch (err) {
+      if (registeredId !== undefined && userId !== undefined) this.#unregister(registeredId, userId);
+      admission.release(localReservation ? userId : undefined);
+      ipGuard.release(req.ip);
+      metrics.inc('upgrades_rejected_total');
+      throw toGatewayError(err);
+    }
+  }
+
+  #unregister(connId: string, userId: string): void {
+    this.#deps.presence.unregister(connId, userId).catch((err: unknown) => this.#deps.log.error({ err, userId }, 'could not undo a registration'));
+  }
+
+  /**
+   * Step 2: call once after trying to open the socket of an admitted connection,
+   * whether it opened or not (the client may have gone away first).
+   */
+  settleUpgrade(conn: Connection): void {
+    const { admission, ipGuard, metrics } = this.#deps;
+    // From here on the hub counts the connection (if it opened): the reservations end.
+    admission.release(conn.localReservation ? conn.principal.userId : undefined);
+    conn.localReservation = false;
+    if (conn.phase !== 'admitted') return;
+    // It never opened: undo the rest of the admission.
+    conn.phase = 'closed';
+    ipGuard.release(conn.ip);
+    metrics.inc('upgrades_rejected_total');
+    const registration = conn.registration;
+    conn.registration = undefined;
+    if (registration !== undefined) this.#unregister(conn.id, conn.principal.userId);
+  }
+
+  /** Step 3: the socket of an admitted connection is open. */
+  opened(conn: Connection, socket: ClientSocket): void {
+    const { hub, metrics, presence, messaging, userRate } = this.#deps;
+    conn.socket = socket;
+    conn.phase = 'open';
+    const now = this.#now();
+    conn.lastActive = now;
+    const confirmed = hub.add(conn);
+    userRate.opened(conn.principal.userId, now);
+    metrics.inc('connections_opened_total');
+    metrics.set('connections_current', hub.size);
+    // The module logger with the connection's id: the same line a child logger would
+    // write, without keeping a child per quiet connection.
+    this.#deps.log.info({ connId: conn.id, userId: conn.principal.userId, format: conn.format, ip: conn.ip }, 'open');
+    const registration = conn.registration;
+    conn.registration = undefined; // needed only until open; not kept per connection
+    conn.ready = (async () => {
+      try {
+        await confirmed;
+      } catch (err) {
+        // Without its user topic the connection would miss its own messages: refuse it.
+        conn.socket?.end(toGatewayError(err).closeCode, 'could not subscribe; reconnect later');
+        return;
+      }
+      await presence.connected(conn, registration);
+      await messaging.replay(conn, 0);
+    })().catch((err: unknown) => conn.log.error({ err }, 'open-time work failed'));
+  }
+
+  /**
+   * Step 4: one frame from the client. Synchronous: decoding copies what it keeps, so
+   * the caller's buffer may be reused as soon as this returns.
+   */
+  frame(conn: Connection, bytes: Uint8Array, binary: boolean): void {
+    const { hub, metrics, userRate } = this.#deps;
+    metrics.inc('frames_in_total');
+    const now = this.#now();
+    conn.lastActive = now;
+    const decoded = decodeFrame(bytes, binary, this.#deps.codecLimits);
+    if (!decoded.ok) {
+      metrics.inc('frames_rejected_total');
+      hub.send(conn, errorFrame(decoded.error, decoded.id));
+      if (conn.garbage.take(now) > 0) conn.socket?.end(CLOSE.POLICY, 'too many malformed frames');
+      return;
+    }
+    const wait = Math.max(conn.rate.take(now), userRate.take(conn.principal.userId, now));
+    if (wait > 0) {
+      metrics.inc('frames_rejected_total');
+      hub.send(conn, errorFrame(new GatewayError('RATE_LIMITED', undefined, { retryAfterMs: wait }), decoded.frame.id));
+      if (conn.abuse.take(now) > 0) conn.socket?.end(CLOSE.POLICY, 'sustained rate limit abuse');
+      return;
+    }
+    void this.#deps.frames.handle(conn, decoded.frame);
+  }
+
+  /** The socket's send buffer drained somewhat: a consumer back under the soft limit is no longer slow. */
+  drained(conn: Connection): void {
+    const socket = conn.socket;
+    if (socket !== undefined && socket.bufferedAmount() <= this.#deps.settings.maxBackpressure) conn.slowSince = -1;
+  }
+
+  /** Step 6: the socket closed (either side, any reason). */
+  closed(conn: Connection, code: number): void {
+    const { hub, ipGuard, userRate, metrics, presence } = this.#deps;
+    conn.socket = undefined;
+    conn.phase = 'closed';
+    const remaining = hub.remove(conn);
+    ipGuard.release(conn.ip);
+    if (remaining === 0) userRate.release(conn.principal.userId);
+    metrics.inc('connections_closed_total');
+    metrics.set('connections_current', hub.size);
+    this.#deps.log.info({ connId: conn.id, userId: conn.principal.userId, code }, 'close');
+    void conn.ready
+      .then(() => presence.disconnected(conn))
+      .catch((err: unknown) => conn.log.error({ err }, 'close-time work failed'));
+  }
+
+  /** Step 5 for one connection: the slow-consumer policy and the heartbeat. */
+  visit(conn: Connection, now: number): void {
+    const socket = conn.socket;
+    if (socket === undefined) return;
+    const { settings, metrics } = this.#deps;
+    const buffered = socket.bufferedAmount();
+    if (buffered <= settings.maxBackpressure) {
+      conn.slowSince = -1;
+    } else if (conn.slowSince < 0) {
+      conn.slowSince = now;
+    } else if (now - conn.slowSince >= settings.writeTimeout) {
+      metrics.inc('slow_consumers_closed_total');
+      conn.log.warn({ buffered }, 'closing slow consumer');
+      socket.end(CLOSE.SLOW_CONSUMER, 'slow consumer');
+      return;
+    }
+    if (now - conn.lastActive >= settings.heartbeatInterval) {
+      conn.lastActive = now;
+      socket.ping();
+    }
+  }
+
+  /** One sweep tick (the timer calls it; tests call it with their clock). */
+  tick(now: number = this.#now()): void {
+    this.#sweep.tick(now);
+  }
+
+  /** Starts the sweep timer. */
+  start(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => this.tick(), this.#sweepEvery);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
