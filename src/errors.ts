@@ -26,11 +26,8 @@ export type ErrorCode = keyof typeof ERRORS;
  * Clients decide whether to reconnect from these, so they are part of the protocol.
  */
 export const CLOSE = {
-  NORMAL: 1000,
   /** Policy violation: sustained garbage or sustained rate abuse. Do not reconnect at once. */
   POLICY: 1008,
-  /** Server error. Reconnect with backoff. */
-  INTERNAL: 1011,
   /** Server is restarting (SIGTERM). Reconnect later, with jitter. */
   RESTART: 1012,
   /** Send buffer stayed over its limit for WriteTimeout: the client reads too slowly. */

@@ -45,7 +45,7 @@ export interface ServerConfig {
   readonly readTimeout: number;
   /** Default 10000 (10s). How long the send buffer may stay over limits.maxBackpressure before the client is closed as a slow consumer. */
   readonly writeTimeout: number;
-  /** Default 30000 (30s). How often the server pings idle connections. */
+  /** Default 30000 (30s). A connection quiet this long (no frame from it, no ping to it) is pinged; one that answers nothing for readTimeout is closed. */
   readonly heartbeatInterval: number;
   /** Default 5000 (5s). On SIGTERM, how long to wait for connections to drain before closing them (0..10m). */
   readonly shutdownTimeout: number;
@@ -191,9 +191,9 @@ export interface ClusterConfig {
 }
 
 export interface MonitorConfig {
-  /** Default true. Collect and log metrics. */
+  /** Default true. Log one stats line per interval (connections, rates, memory). */
   readonly enable: boolean;
-  /** Default 10000 (10s). How often metrics are collected and alert rules checked. */
+  /** Default 10000 (10s). How often the stats line is written. */
   readonly interval: number;
 }
 

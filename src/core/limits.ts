@@ -25,9 +25,11 @@ export class UserRateLimiter {
   #timer: NodeJS.Timeout | undefined;
   #exchanging = false;
 
+  /** `now`: the monotonic clock (ms) callers pass to take(); default performance.now. */
   constructor(
     readonly settings: RateSettings,
     private readonly cluster?: { share: RateShare; nodeId: string; log: Logger },
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /**
@@ -84,7 +86,7 @@ export class UserRateLimiter {
     this.#exchanging = true;
     try {
       const remote = await cluster.share.exchange(cluster.nodeId, counts);
-      const now = performance.now();
+      const now = this.now();
       for (const [userId, n] of remote) if (n > 0) this.#buckets.get(userId)?.debit(n, now);
     } catch (err) {
       cluster.log.debug({ err }, 'rate share exchange failed');

@@ -47,7 +47,7 @@ export interface MessageOut {
 }
 export interface GroupOut { type: 'group'; data: { mid: string; from: string; group: string; content: Content; timestamp: number } }
 export interface BroadcastOut { type: 'broadcast'; data: { mid: string; from: string; content: Content; timestamp: number } }
-export type AckStatus = 'delivered' | 'stored' | 'offline' | 'accepted' | 'ok';
+export type AckStatus = 'delivered' | 'stored' | 'accepted' | 'ok';
 export interface AckOut { type: 'ack'; id?: string; data: { mid?: string; status: AckStatus; timestamp: number } & Record<string, unknown> }
 export interface PongOut { type: 'pong'; id?: string; data: { timestamp: number } }
 export interface ErrorOut { type: 'error'; id?: string; data: { code: string; message: string } & Record<string, unknown> }

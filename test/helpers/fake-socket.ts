@@ -183,8 +183,3 @@ export class ControlledBroker implements Broker {
 
   async close(): Promise<void> {}
 }
-
-/** Lets every queued microtask and promise callback run (no timers involved). */
-export async function settle(rounds = 20): Promise<void> {
-  for (let i = 0; i < rounds; i++) await new Promise<void>((r) => setImmediate(r));
-}
