@@ -39,3 +39,21 @@ t.test('redis engines: a cluster key prefix with braces is refused', async (t) =
   const cfg = { host: '127.0.0.1:1', endpoints: [{ host: '127.0.0.1', port: 1 }], type: 'cluster' as const, password: undefined, db: 0, keyPrefix: 'sb{x}:' };
   await t.rejects(createRedisEngines(cfg, { maxPerUser: 10, ttlMs: 1000 }, 'n1', quietLog), /KeyPrefix/);
 });
+
+t.test('redis engines: a frozen Redis (SIGSTOP) makes the node not ready within 2 s, ready again when it answers', redisSuite(), async (t) => {
+  const server = await startRedis(t);
+  const engines = await createRedisEngines(nodeConfig(server, uniquePrefix('s')), { maxPerUser: 10, ttlMs: 60_000 }, 'n1', quietLog);
+  t.teardown(() => engines.close());
+  await eventually('ready', () => engines.notReadyReason() === null);
+  server.freeze();
+  t.teardown(() => server.thaw());
+  const frozenAt = Date.now();
+  await eventually('not ready', () => engines.notReadyReason() !== null, 5_000);
+  const noticed = Date.now() - frozenAt;
+  t.ok(noticed <= 2_000, `not ready ${noticed} ms after the stall (the connections stay open)`);
+  t.match(engines.notReadyReason(), /stalled/);
+  server.thaw();
+  const thawedAt = Date.now();
+  await eventually('ready again', () => engines.notReadyReason() === null, 5_000);
+  t.ok(Date.now() - thawedAt <= 2_500, `ready again ${Date.now() - thawedAt} ms after Redis answers`);
+});

@@ -69,6 +69,10 @@ export interface RedisServer {
   restart(): Promise<void>;
   /** Runs redis-cli against it and returns stdout. */
   cli(...args: string[]): string;
+  /** SIGSTOPs the server: it keeps its connections but answers nothing (a stall). */
+  freeze(): void;
+  /** SIGCONTs a frozen server. */
+  thaw(): void;
 }
 
 /**
@@ -153,6 +157,8 @@ export async function startRedis(t: { teardown(fn: () => unknown): void }, extra
       await waitReady(fixedPort, child, logFile);
     },
     cli: (...args) => execFileSync('redis-cli', ['-p', String(fixedPort), ...args], { encoding: 'utf8' }),
+    freeze: () => child?.kill('SIGSTOP'),
+    thaw: () => child?.kill('SIGCONT'),
   };
 }
 

@@ -25,6 +25,10 @@ export type RedisClient = Redis | Cluster;
 const QUIT_TIMEOUT_MS = 1_000;
 /** Recoveries within this window run the onRecovered callbacks once. */
 const RECOVERY_COALESCE_MS = 250;
+/** How often the latency probe PINGs Redis. */
+export const PROBE_INTERVAL_MS = 500;
+/** A PING unanswered for this long means Redis is stalled: the node reports not-ready until it answers. */
+export const STALL_AFTER_MS = 1_000;
 /** Longest wait between two reconnect attempts. */
 export const RETRY_CAP_MS = 2_000;
 /** A TCP connect (and the handshake) that takes longer than this counts as failed. */
@@ -184,6 +188,8 @@ export class RedisHealth {
   readonly #tracked = new Map<RedisClient, Tracked>();
   readonly #recovered: (() => void)[] = [];
   #recoveryTimer: NodeJS.Timeout | undefined;
+  /** Latency probes: per probed client, when its unanswered PING was sent (0: none outstanding). */
+  readonly #probes = new Map<RedisClient, { role: string; sentAt: number; stalled: boolean; timer: NodeJS.Timeout }>();
 
   constructor(log: Logger) {
     this.#log = log;
@@ -248,10 +254,58 @@ export class RedisHealth {
 
   /** Stops tracking (before an intentional close, so it is not reported as lost). */
   unwatch(client: RedisClient): void {
+    const probe = this.#probes.get(client);
+    if (probe !== undefined) {
+      clearInterval(probe.timer);
+      this.#probes.delete(client);
+    }
     const entry = this.#tracked.get(client);
     if (entry === undefined) return;
     entry.detach();
     this.#tracked.delete(client);
+  }
+
+  /**
+   * Probes a connected client's latency: a PING every PROBE_INTERVAL_MS (to every master
+   * of a cluster). A Redis that is connected but frozen (SIGSTOP, a long blocking
+   * script, a swapping host) keeps its TCP connection, so only an unanswered command
+   * shows it: while a PING has been outstanding for STALL_AFTER_MS the node is not
+   * ready (within 1.5 s of the stall), and it is ready again as soon as
+   * the PING is answered. Stalls and recoveries are logged once each.
+   */
+  probe(role: string, client: RedisClient): void {
+    if (this.#probes.has(client)) return;
+    const state = { role, sentAt: 0, stalled: false, timer: setInterval(() => tick(), PROBE_INTERVAL_MS) };
+    state.timer.unref();
+    this.#probes.set(client, state);
+    const send = (): void => {
+      state.sentAt = performance.now();
+      const servers: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
+      Promise.all(servers.map((server) => server.ping())).then(
+        () => {
+          if (state.stalled) this.#log.info({ role, waitedMs: Math.round(performance.now() - state.sentAt) }, 'redis answers again');
+          state.stalled = false;
+          state.sentAt = 0;
+        },
+        (err: unknown) => {
+          state.sentAt = 0;
+          // Lost connection: the connection tracker reports it. A command timeout on a
+          // connection that is still up is a stall that outlasted it: stay stalled and ask again.
+          this.#log.debug({ role, err: errorText(err) }, 'redis latency probe failed');
+          if (state.stalled && allNodesReady(client)) send();
+        },
+      );
+    };
+    const tick = (): void => {
+      if (state.sentAt === 0) {
+        if (allNodesReady(client)) send();
+        return;
+      }
+      if (!state.stalled && performance.now() - state.sentAt >= STALL_AFTER_MS) {
+        state.stalled = true;
+        this.#log.warn({ role, waitedMs: Math.round(performance.now() - state.sentAt) }, 'redis stalled: no answer to PING; reporting not ready');
+      }
+    };
   }
 
   /** True when every tracked connection is ready. */
@@ -270,6 +324,10 @@ export class RedisHealth {
         const down = client.nodes('master').filter((n) => n.status !== 'ready').map((n) => `${n.options.host}:${n.options.port} ${n.status}`);
         if (down.length > 0) reasons.push(`redis ${entry.role}: master ${down.join(', ')}`);
       }
+    }
+    for (const probe of this.#probes.values()) {
+      const waited = probe.sentAt === 0 ? 0 : performance.now() - probe.sentAt;
+      if (probe.stalled || waited >= STALL_AFTER_MS) reasons.push(`redis ${probe.role}: stalled (no answer to PING for ${Math.round(waited)} ms)`);
     }
     return reasons.length === 0 ? null : reasons.join('; ');
   }

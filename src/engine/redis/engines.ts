@@ -31,6 +31,8 @@ export async function createRedisEngines(
     throw new RangeError(`Redis.KeyPrefix: got ${JSON.stringify(cfg.keyPrefix)}, expected no { or } with Redis.Type: cluster`);
   }
   const commands = createRedis(cfg, 'commands', log, { health });
+  // A frozen Redis keeps its connections open: only a probe notices (see RedisHealth.probe).
+  health.probe('commands', commands);
   const broker = new RedisBroker({ redis: cfg, log, health });
   const presence = new RedisPresenceStore({
     client: commands,
