@@ -95,6 +95,8 @@ export class Gateway {
       inbox: engines.inbox,
       ids: new IdGenerator(),
       isConnected: (userId) => presence.isConnected(userId),
+      // Half the soft limit: a replay never makes a reader look slow by itself.
+      replayHighWater: Math.floor(config.limits.maxBackpressure / 2),
     });
     // Counts are only worth trading when other nodes exist (a Redis section).
     const userRate = new UserRateLimiter(

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Broker, BrokerMessage } from '../engine/broker.js';
-import { GatewayError } from '../errors.js';
+import { CLOSE, GatewayError } from '../errors.js';
 import { FORMATS, type KickOut, type ServerFrame } from '../protocol/frames.js';
 import { EncodedFrame, encodeFrame } from '../protocol/codec.js';
 import type { Connection } from './connection.js';
@@ -43,6 +43,8 @@ const CONFIRMED: Promise<void> = Promise.resolve();
 export class Hub {
   readonly #byId = new Map<string, Connection>();
   readonly #byUser = new Map<string, Set<Connection>>();
+  /** Senders waiting for room in a connection's send buffer (see whenWritable). */
+  readonly #drainWaiters = new Map<Connection, { highWater: number; resolve: (open: boolean) => void }[]>();
   /** Local subscriber count per logical topic, summed over formats. */
   readonly #interest = new Map<string, number>();
   /** Broker subscriptions not yet confirmed, per logical topic. Confirmed topics have no entry. */
@@ -121,6 +123,11 @@ export class Hub {
    * user's remaining local count.
    */
   remove(conn: Connection): number {
+    const waiters = this.#drainWaiters.get(conn);
+    if (waiters !== undefined) {
+      this.#drainWaiters.delete(conn);
+      for (const w of waiters) w.resolve(false);
+    }
     if (!this.#byId.delete(conn.id)) return this.userConnectionCount(conn.principal.userId);
     this.#dropInterest(topics.user(conn.principal.userId));
     this.#dropInterest(topics.all);
@@ -173,13 +180,53 @@ export class Hub {
 
   /**
    * Sends a frame to one connection only (replies, errors, inbox replay). False when
-   * the connection is gone or its socket refused the frame (see ClientSocket.send).
+   * the connection is gone or its socket refused the frame (see ClientSocket.send). A
+   * refused frame is lost, and everything sent after it would arrive past a gap, so the
+   * connection is ended (4000): the client reconnects and the inbox replays from its
+   * last ack.
    */
   send(conn: Connection, frame: ServerFrame): boolean {
     const socket = conn.socket;
     if (socket === undefined) return false;
     const { bytes, binary } = encodeFrame(frame, conn.format);
-    return socket.send(bytes, binary);
+    if (socket.send(bytes, binary)) return true;
+    // The socket may have closed itself while refusing (uWS closeOnBackpressureLimit).
+    if (conn.socket !== undefined) {
+      this.#log.warn({ connId: conn.id }, 'send refused: ending the connection so nothing is delivered past a gap');
+      conn.socket.end(CLOSE.SLOW_CONSUMER, 'send buffer full');
+    }
+    return false;
+  }
+
+  /**
+   * Resolves true once the connection's send buffer holds at most `highWater` bytes
+   * (at once if it does already), false when the connection closes first. Paced
+   * senders (the inbox replay) wait on it instead of filling the buffer to its hard limit.
+   */
+  whenWritable(conn: Connection, highWater: number): Promise<boolean> {
+    const socket = conn.socket;
+    if (socket === undefined) return Promise.resolve(false);
+    if (socket.bufferedAmount() <= highWater) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiters = this.#drainWaiters.get(conn) ?? [];
+      waiters.push({ highWater, resolve });
+      this.#drainWaiters.set(conn, waiters);
+    });
+  }
+
+  /** The connection's send buffer drained (uWS `drain`): wakes the senders it now has room for. */
+  drained(conn: Connection): void {
+    const waiters = this.#drainWaiters.get(conn);
+    const socket = conn.socket;
+    if (waiters === undefined || socket === undefined) return;
+    const buffered = socket.bufferedAmount();
+    const still = waiters.filter((w) => {
+      if (buffered > w.highWater) return true;
+      w.resolve(true);
+      return false;
+    });
+    if (still.length === 0) this.#drainWaiters.delete(conn);
+    else this.#drainWaiters.set(conn, still);
   }
 
   #publishLocal(logical: string, encoded: EncodedFrame): void {

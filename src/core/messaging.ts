@@ -12,6 +12,9 @@ export type ConnectedProbe = (userId: string) => Promise<boolean>;
 /** Inbox entries sent per read during replay; bounds memory per syncing connection. */
 export const REPLAY_PAGE = 200;
 
+/** Send-buffer bytes up to which a replay keeps sending before it waits for a drain. */
+export const DEFAULT_REPLAY_HIGH_WATER = 256 * 1024;
+
 /**
  * Direct messages, group messages, broadcasts and the inbox protocol (acks,
  * receipts, replay).
@@ -30,13 +33,19 @@ export class Messaging {
   readonly #isConnected: ConnectedProbe;
   readonly #clock: () => number;
   readonly #queue = new KeyedQueue();
+  readonly #replayHighWater: number;
 
-  constructor(deps: { hub: Hub; inbox: Inbox; ids: IdGenerator; isConnected: ConnectedProbe; clock?: () => number }) {
+  /**
+   * `replayHighWater`: send-buffer bytes up to which the replay keeps sending (default
+   * DEFAULT_REPLAY_HIGH_WATER; keep it well under Limits.MaxBackpressure).
+   */
+  constructor(deps: { hub: Hub; inbox: Inbox; ids: IdGenerator; isConnected: ConnectedProbe; clock?: () => number; replayHighWater?: number }) {
     this.#hub = deps.hub;
     this.#inbox = deps.inbox;
     this.#ids = deps.ids;
     this.#isConnected = deps.isConnected;
     this.#clock = deps.clock ?? Date.now;
+    this.#replayHighWater = deps.replayHighWater ?? DEFAULT_REPLAY_HIGH_WATER;
   }
 
   /**
@@ -95,6 +104,14 @@ export class Messaging {
    * Sends the connection every unacknowledged message with seq > after, in order,
    * marked `offline: true`, then any loss report. Runs in the user's queue, so no
    * live message overtakes the replay on this node.
+   *
+   * Paced on the send buffer: frames go out while the socket holds at most
+   * `replayHighWater` bytes, then the replay waits for the socket to drain, so a
+   * large inbox never runs into the hard backpressure limit and a reader that stalls
+   * for a moment is waited for (the slow-consumer policy still closes one that stays
+   * stalled for WriteTimeout). It stops at the first refused send (the connection is
+   * then ended by the hub) so nothing is ever delivered past a gap. Returns the number
+   * of messages sent.
    */
   async replay(conn: Connection, after: number): Promise<number> {
     const userId = conn.principal.userId;
@@ -107,11 +124,12 @@ export class Messaging {
         if (conn.socket === undefined) break;
         const page = await this.#inbox.read(userId, cursor, REPLAY_PAGE);
         if (page.length === 0) break;
-        conn.socket?.cork(() => {
-          for (const entry of page) this.#hub.send(conn, replayFrame(entry));
-        });
-        sent += page.length;
-        cursor = page[page.length - 1]!.seq;
+        for (const entry of page) {
+          if (!(await this.#hub.whenWritable(conn, this.#replayHighWater))) return sent;
+          if (!this.#hub.send(conn, replayFrame(entry))) return sent;
+          sent += 1;
+          cursor = entry.seq;
+        }
         if (page.length < REPLAY_PAGE) break;
       }
       return sent;

@@ -254,7 +254,9 @@ export class Sessions {
   /** The socket's send buffer drained somewhat: a consumer back under the soft limit is no longer slow. */
   drained(conn: Connection): void {
     const socket = conn.socket;
-    if (socket !== undefined && socket.bufferedAmount() <= this.#deps.settings.maxBackpressure) conn.slowSince = -1;
+    if (socket === undefined) return;
+    if (socket.bufferedAmount() <= this.#deps.settings.maxBackpressure) conn.slowSince = -1;
+    this.#deps.hub.drained(conn);
   }
 
   /** Step 6: the socket closed (either side, any reason). */
