@@ -2,10 +2,12 @@ import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Broker } from './engine/broker.js';
+import type { IdempotencyStore } from './engine/idempotency.js';
 import type { Inbox } from './engine/inbox.js';
 import type { PresenceStore } from './engine/presence.js';
 import { LocalRateShare, type RateShare } from './engine/rate-share.js';
 import { MemoryBroker } from './engine/memory/broker.js';
+import { MemoryIdempotencyStore } from './engine/memory/idempotency.js';
 import { MemoryInbox } from './engine/memory/inbox.js';
 import { MemoryPresenceStore } from './engine/memory/presence.js';
 import { LmdbInbox } from './engine/lmdb/inbox.js';
@@ -17,6 +19,8 @@ export interface Engines {
   inbox: Inbox;
   presence: PresenceStore;
   rateShare: RateShare;
+  /** Idempotency-Key records of the HTTP API. */
+  idempotency: IdempotencyStore;
   /** Null when every engine can serve; otherwise why not (shown by /readyz). */
   notReadyReason(): string | null;
   /**
@@ -31,11 +35,13 @@ export interface Engines {
 /** Embedded engines: always ready, nothing to recover from. */
 function embedded(broker: Broker, inbox: Inbox, presence: PresenceStore): Engines {
   const rateShare = new LocalRateShare();
+  const idempotency = new MemoryIdempotencyStore();
   return {
     broker,
     inbox,
     presence,
     rateShare,
+    idempotency,
     notReadyReason: () => null,
     onRecovered: () => {},
     close: async () => {
@@ -43,6 +49,7 @@ function embedded(broker: Broker, inbox: Inbox, presence: PresenceStore): Engine
       await presence.close();
       await broker.close();
       await rateShare.close();
+      await idempotency.close();
     },
   };
 }

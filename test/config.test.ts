@@ -54,7 +54,7 @@ const EXPECTED_DEFAULTS = {
   redis: undefined,
   cluster: { nodeLease: 15000, nodeId: undefined },
   monitor: { enable: true, interval: 10000 },
-  http: { enable: true, apiKeys: [] },
+  http: { enable: true, apiKeys: [], maxBodyBytes: 1048576, idempotencyTtl: 600000 },
 };
 
 t.test('defaults', async (t) => {
