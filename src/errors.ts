@@ -12,6 +12,7 @@ export const ERRORS = {
   NOT_FOUND: { close: 1008, http: 404, message: 'not found' },
   METHOD_NOT_ALLOWED: { close: 1008, http: 405, message: 'method not allowed' },
   CONFLICT: { close: 1008, http: 409, message: 'conflict' },
+  UNSUPPORTED_MEDIA_TYPE: { close: 1003, http: 415, message: 'unsupported content type' },
   RATE_LIMITED: { close: 1008, http: 429, message: 'rate limit exceeded' },
   TOO_LARGE: { close: 1009, http: 413, message: 'frame too large' },
   CONTENT_REJECTED: { close: 1008, http: 422, message: 'content rejected' },

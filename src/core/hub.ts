@@ -1,7 +1,8 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { Broker, BrokerMessage } from '../engine/broker.js';
-import { FORMATS, type KickOut, type ServerFrame } from '../protocol/frames.js';
+import { FORMATS, type ControlOut, type KickOut, type ServerFrame } from '../protocol/frames.js';
+import type { Metrics } from '../metrics/registry.js';
 import { EncodedFrame, encodeFrame } from '../protocol/codec.js';
 import type { Connection } from './connection.js';
 import { formatTopic, logicalTopic, topics } from './topics.js';
@@ -28,12 +29,15 @@ export class Hub {
   readonly #broker: Broker;
   readonly #nodeId: string;
   readonly #log: Logger;
+  readonly #metrics: Metrics | undefined;
+  #onControl: ((frame: ControlOut) => void) | undefined;
 
-  constructor(deps: { app: TemplatedApp; broker: Broker; nodeId: string; log: Logger }) {
+  constructor(deps: { app: TemplatedApp; broker: Broker; nodeId: string; log: Logger; metrics?: Metrics }) {
     this.#app = deps.app;
     this.#broker = deps.broker;
     this.#nodeId = deps.nodeId;
     this.#log = deps.log;
+    this.#metrics = deps.metrics;
     this.#broker.onMessage((message) => this.#fromBroker(message));
   }
 
@@ -53,6 +57,18 @@ export class Hub {
   userConnections(userId: string): readonly Connection[] {
     const set = this.#byUser.get(userId);
     return set === undefined ? [] : [...set];
+  }
+
+  /** Users with at least one connection on this node. */
+  get userCount(): number {
+    return this.#byUser.size;
+  }
+
+  /** Groups with at least one member connection on this node. */
+  localGroupCount(): number {
+    let n = 0;
+    for (const logical of this.#interest.keys()) if (logical.startsWith('g:')) n += 1;
+    return n;
   }
 
   userConnectionCount(userId: string): number {
@@ -112,13 +128,16 @@ export class Hub {
     const socket = conn.socket;
     if (socket === undefined) return false;
     const { bytes, binary } = encodeFrame(frame, conn.format);
+    this.#metrics?.inc('frames_out_total');
     return socket.send(bytes, binary) !== 2;
   }
 
   #publishLocal(logical: string, encoded: EncodedFrame): void {
     for (const format of FORMATS) {
       const topic = formatTopic(logical, format);
-      if (this.#app.numSubscribers(topic) === 0) continue;
+      const subscribers = this.#app.numSubscribers(topic);
+      if (subscribers === 0) continue;
+      this.#metrics?.inc('frames_out_total', subscribers);
       const { bytes, binary } = encoded.get(format);
       this.#app.publish(topic, bytes, binary);
     }
@@ -129,9 +148,25 @@ export class Hub {
     return topics.node(this.#nodeId);
   }
 
-  /** Subscribes the broker to this node's control topic (before any connection is accepted). */
+  /** Subscribes the broker to this node's control topic and the cluster's (before any connection is accepted). */
   async start(): Promise<void> {
     await this.#broker.subscribe(this.controlTopic);
+    await this.#broker.subscribe(topics.cluster);
+  }
+
+  /** Registers the single handler of cluster control frames sent by other nodes (see publishControl). */
+  onControl(handler: (frame: ControlOut) => void): void {
+    this.#onControl = handler;
+  }
+
+  /**
+   * Sends a control frame to every other node (a no-op on a single node); the caller
+   * applies it to this node itself. Never reaches a client socket: the control topic is
+   * handled before fan-out and is no uWS topic.
+   */
+  async publishControl(frame: ControlOut): Promise<void> {
+    if (!this.#broker.spansNodes) return;
+    await this.#broker.publish({ topic: topics.cluster, payload: new EncodedFrame(frame).get('msgpack').bytes, origin: this.#nodeId });
   }
 
   /**
@@ -149,7 +184,7 @@ export class Hub {
 
   #fromBroker(message: BrokerMessage): void {
     if (message.origin === this.#nodeId) return;
-    if (message.topic === this.controlTopic) {
+    if (message.topic === this.controlTopic || message.topic === topics.cluster) {
       this.#control(message);
       return;
     }
@@ -174,6 +209,8 @@ export class Hub {
     }
     if (frame.type === 'kick') {
       this.#byId.get(frame.data.connId)?.socket?.end(frame.data.code, frame.data.reason);
+    } else if (frame.type === 'control' && this.#onControl !== undefined) {
+      this.#onControl(frame);
     } else {
       this.#log.warn({ type: frame.type, origin: message.origin }, 'ignoring unexpected control frame');
     }

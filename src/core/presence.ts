@@ -228,6 +228,17 @@ export class PresenceService {
     return { group, online, count: online.length };
   }
 
+  /** Online (visible) members of a group, for callers that need no membership (the HTTP API). */
+  async groupOnline(group: string): Promise<{ group: string; online: string[]; count: number }> {
+    const { users } = await this.#store.members(group, GROUP_QUERY_LIMIT);
+    const records = await this.#store.get(users);
+    const online = users.filter((u) => {
+      const r = records.get(u);
+      return r !== undefined && r.online && r.status !== 'invisible';
+    });
+    return { group, online, count: online.length };
+  }
+
   async joined(conn: Connection, group: string): Promise<void> {
     await this.#store.join(group, conn.principal.userId, conn.id);
     if (this.#settings.groupEvents) await this.#member(group, conn.principal.userId, 'join');

@@ -16,6 +16,8 @@ export const topics = {
   presence: (userId: string) => `p:${userId}`,
   /** One node's control channel (kicks); broker-only, never a uWS topic. */
   node: (nodeId: string) => `n:${nodeId}`,
+  /** Every node's control channel (HTTP API actions on users' connections); broker-only, never a uWS topic. */
+  cluster: 'ctl',
 } as const;
 
 const SUFFIX: Record<Format, string> = { json: '|j', msgpack: '|m' };

@@ -62,6 +62,13 @@ export interface DisconnectResult {
   lastConnection: boolean;
 }
 
+/** A live node as the leases show it. */
+export interface NodeLease {
+  nodeId: string;
+  /** Milliseconds since the epoch when the lease runs out unless renewed. */
+  leaseExpiresAt: number;
+}
+
 export interface PresenceStore {
   /**
    * Registers one connection of a user, owned by `nodeId`. Idempotent per connId (a
@@ -103,6 +110,11 @@ export interface PresenceStore {
    * `offline`. Safe to run on every node concurrently. Single-node stores return [].
    */
   reapDeadNodes(now: number): Promise<string[]>;
+  /**
+   * Nodes whose lease runs past `now`, with the lease deadline, ordered by node id
+   * (cluster stats). Single-node stores return the nodes that called `heartbeat` on them.
+   */
+  liveNodes(now: number): Promise<NodeLease[]>;
   /** Flushes and releases resources. No call may follow. */
   close(): Promise<void>;
 }
