@@ -1,5 +1,5 @@
 import { GatewayError } from '../../errors.js';
-import type { ApiRoute } from './route.js';
+import { API_PREFIX, type ApiRoute } from './route.js';
 
 export type RouteMatch =
   | { ok: true; route: ApiRoute; params: Record<string, string> }
@@ -58,7 +58,7 @@ export class Router {
       const allow = [...new Set(allowed)].sort().join(', ');
       return { ok: false, error: new GatewayError('METHOD_NOT_ALLOWED', `${method} is not allowed here; allowed: ${allow}`), allow };
     }
-    return { ok: false, error: new GatewayError('NOT_FOUND', `no API route ${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`) };
+    return { ok: false, error: new GatewayError('NOT_FOUND', `no API route ${method} ${API_PREFIX}${path.length > 200 ? `${path.slice(0, 200)}…` : path}`) };
   }
 }
 
