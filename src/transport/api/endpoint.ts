@@ -47,6 +47,8 @@ interface Incoming {
 class Reply {
   aborted = false;
   sent = false;
+  /** The body was never read (a route without one): the connection cannot be reused. */
+  closeAfter = false;
 
   constructor(private readonly res: HttpResponse, private readonly incoming: Incoming, private readonly deps: ApiEndpointDeps) {}
 
@@ -70,7 +72,7 @@ class Reply {
     this.res.cork(() => {
       this.res.writeStatus(statusLine(status)).writeHeader('content-type', contentType);
       for (const [name, value] of Object.entries(options.headers ?? {})) this.res.writeHeader(name, value);
-      this.res.end(bytes, options.close === true);
+      this.res.end(bytes, options.close === true || this.closeAfter);
     });
   }
 
@@ -114,11 +116,13 @@ function readIncoming(req: HttpRequest): Incoming {
 }
 
 function handle(res: HttpResponse, req: HttpRequest, deps: ApiEndpointDeps): void {
-  const incoming = readIncoming(req);
-  const reply = new Reply(res, incoming, deps);
+  // First of all: after an abort `res` must not be touched, and the handler goes async.
+  // uWS reports an abort only after this function returned, when `reply` exists.
   res.onAborted(() => {
     reply.aborted = true;
   });
+  const incoming = readIncoming(req);
+  const reply = new Reply(res, incoming, deps);
   // Answering before the body was read: close the connection, the unread rest is garbage to it.
   const close = incoming.hasBody;
 
@@ -137,6 +141,7 @@ function handle(res: HttpResponse, req: HttpRequest, deps: ApiEndpointDeps): voi
   }
   const query = new URLSearchParams(incoming.query);
   if (route.body === undefined) {
+    reply.closeAfter = incoming.hasBody;
     void run(reply, route, caller, { params, query, body: {} }, deps);
     return;
   }
