@@ -66,6 +66,9 @@ t.test('HTTP API across two nodes', redisSuite(), async (t) => {
     const host = await connect(a, 'host');
     await host.request({ type: 'join', data: { group: 'room:live' } });
     const viewer = await connect(b, 'viewer');
+    // Every frame type either client ever receives, consumed by next() or not.
+    const seen = new Set<string>();
+    for (const c of [host, viewer]) c.ws.on('message', (d: Buffer) => seen.add(String(JSON.parse(d.toString('utf8')).type)));
     const add = await call(a.httpUrl, 'POST', '/api/v1/groups/room%3Alive/members', { body: { users: ['viewer'] } });
     t.equal(add.status, 200);
     await host.next((f) => f.type === 'member' && f.data.userId === 'viewer' && f.data.event === 'join');
@@ -85,6 +88,8 @@ t.test('HTTP API across two nodes', redisSuite(), async (t) => {
     await host.next((f) => f.type === 'group' && f.data.mid === last.body.mid);
     await viewer.request({ type: 'ping' });
     t.equal(viewer.ofType('group').length, 0, 'removal stops them');
+    t.notOk(seen.has('control'), 'control frames never reach a client');
+    t.ok(seen.has('member') && seen.has('group'), 'while the frames they caused do');
     await Promise.all([host.close(), viewer.close()]);
   });
 
