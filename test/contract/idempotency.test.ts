@@ -1,8 +1,9 @@
 import t from 'tap';
 import { MemoryIdempotencyStore } from '../../src/engine/memory/idempotency.js';
 import { RedisIdempotencyStore } from '../../src/engine/redis/idempotency.js';
-import { redisSuite, startRedis } from '../helpers/redis.js';
-import { nodeConfig, readyClient, uniquePrefix } from '../engine/redis-fixtures.js';
+import { redisSuite, startRedis, startRedisCluster } from '../helpers/redis.js';
+import { clusterConfig, nodeConfig, readyClient, uniquePrefix } from '../engine/redis-fixtures.js';
+import type { RedisConfig } from '../../src/config/types.js';
 import { idempotencyContract } from './idempotency.contract.js';
 
 idempotencyContract(t, 'memory', async () => {
@@ -10,12 +11,12 @@ idempotencyContract(t, 'memory', async () => {
   return { store, cleanup: () => store.close() };
 });
 
-t.test('redis', redisSuite(), async (t) => {
-  const server = await startRedis(t);
-  const cfg = nodeConfig(server);
+type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
+
+async function redisFixtures(t: TapTest, name: string, cfg: RedisConfig): Promise<void> {
   const a = await readyClient(t, cfg, 'node-a');
   const b = await readyClient(t, cfg, 'node-b');
-  idempotencyContract(t, 'redis', async () => {
+  idempotencyContract(t, name, async () => {
     const keyPrefix = uniquePrefix('i');
     const store = new RedisIdempotencyStore({ client: a, keyPrefix });
     const peers: RedisIdempotencyStore[] = [];
@@ -32,6 +33,14 @@ t.test('redis', redisSuite(), async (t) => {
       },
     };
   });
+}
+
+t.test('redis node', redisSuite(), async (t) => {
+  await redisFixtures(t, 'redis', nodeConfig(await startRedis(t)));
+});
+
+t.test('redis cluster', redisSuite(), async (t) => {
+  await redisFixtures(t, 'redis cluster', clusterConfig(await startRedisCluster(t)));
 });
 
 t.test('memory: calls after close reject', async (t) => {
