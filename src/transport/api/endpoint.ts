@@ -60,7 +60,7 @@ class Reply {
     if (status >= 400) metrics.inc('api_requests_failed_total');
     if (options.replayed === true) metrics.inc('api_idempotent_replays_total');
     // Never the key, never the content: the route pattern (not the path, which names users) and a key fingerprint.
-    log.info({
+    if (log.isLevelEnabled('info')) log.info({
       route: options.route === undefined ? `${this.incoming.method} (no route)` : `${options.route.method} ${API_PREFIX}${options.route.path}`,
       key: options.caller?.fingerprint,
       status,
