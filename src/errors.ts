@@ -10,6 +10,9 @@ export const ERRORS = {
   UNAUTHORIZED: { close: 4001, http: 401, message: 'authentication failed' },
   FORBIDDEN: { close: 4003, http: 403, message: 'not allowed' },
   NOT_FOUND: { close: 1008, http: 404, message: 'not found' },
+  METHOD_NOT_ALLOWED: { close: 1008, http: 405, message: 'method not allowed' },
+  CONFLICT: { close: 1008, http: 409, message: 'conflict' },
+  UNSUPPORTED_MEDIA_TYPE: { close: 1003, http: 415, message: 'unsupported content type' },
   RATE_LIMITED: { close: 1008, http: 429, message: 'rate limit exceeded' },
   TOO_LARGE: { close: 1009, http: 413, message: 'frame too large' },
   CONTENT_REJECTED: { close: 1008, http: 422, message: 'content rejected' },
@@ -34,6 +37,8 @@ export const CLOSE = {
   SLOW_CONSUMER: 4000,
   /** Replaced by a newer connection of the same user (Limits.PerUserPolicy: evict-oldest). */
   EVICTED: 4008,
+  /** Disconnected by the backend (HTTP API `POST /api/v1/users/{user}/disconnect`). Do not reconnect automatically. */
+  DISCONNECTED: 4010,
 } as const;
 
 /** An error as a value: a stable code, a human message and optional details for the client. */

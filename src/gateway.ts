@@ -10,7 +10,9 @@ import { DEFAULT_CODEC_LIMITS } from './protocol/codec.js';
 import { Admission } from './core/admission.js';
 import { Authenticator } from './core/auth.js';
 import { ClientHandler } from './core/client.js';
+import { Membership } from './core/membership.js';
 import { Sessions } from './core/session.js';
+import { ClusterControl } from './core/control.js';
 import { GroupPolicy } from './core/group-policy.js';
 import { Hub } from './core/hub.js';
 import { IdGenerator } from './core/ids.js';
@@ -19,6 +21,10 @@ import { Messaging } from './core/messaging.js';
 import { PresenceService } from './core/presence.js';
 import { Metrics } from './metrics/registry.js';
 import { Monitor } from './metrics/monitor.js';
+import { RateWindow } from './metrics/rates.js';
+import { attachHttpApi } from './transport/api/index.js';
+import { MESSAGES_IN, MESSAGES_OUT } from './transport/api/routes/stats.js';
+import type { Router } from './transport/api/router.js';
 import { attachNotFound, attachOperationalRoutes } from './transport/http.js';
 import uws, { isNative } from './transport/uws.js';
 import { attachWebSocket } from './transport/websocket.js';
@@ -43,6 +49,8 @@ export class Gateway {
   #listenSocket: us_listen_socket | undefined;
   #port = 0;
   #stopping: Promise<void> | undefined;
+  /** The HTTP API's router; undefined with Http.Enable false. */
+  readonly apiRouter: Router | undefined;
 
   private constructor(
     readonly config: Config,
@@ -58,10 +66,13 @@ export class Gateway {
       sessions: Sessions;
       log: Logger;
       inboxSweep: NodeJS.Timeout;
+      rates: RateWindow;
     },
     nodeId: string,
+    apiRouter: Router | undefined,
   ) {
     this.nodeId = nodeId;
+    this.apiRouter = apiRouter;
   }
 
   static async start(options: GatewayOptions): Promise<Gateway> {
@@ -78,7 +89,9 @@ export class Gateway {
       ? uws.App()
       : uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile, ...(config.tls.passphrase !== undefined ? { passphrase: config.tls.passphrase } : {}) });
 
-    const hub = new Hub({ fanout: app, broker: engines.broker, nodeId, log: log.child({ module: 'hub' }) });
+    const startedAt = Date.now();
+    const metrics = new Metrics();
+    const hub = new Hub({ fanout: app, broker: engines.broker, nodeId, log: log.child({ module: 'hub' }), metrics });
     const presence = new PresenceService({
       store: engines.presence,
       hub,
@@ -104,16 +117,17 @@ export class Gateway {
       config.redis === undefined ? undefined : { share: engines.rateShare, nodeId, log: log.child({ module: 'rate' }) },
     );
     const admission = new Admission(hub, { maxConn: config.server.maxConn, maxConnPerUser: config.limits.maxConnPerUser, perUserPolicy: config.limits.perUserPolicy });
-    const metrics = new Metrics();
+    const membership = new Membership({ hub, presence, maxGroupsPerConn: config.limits.maxGroupsPerConn });
     const client = new ClientHandler({
       hub,
       messaging,
       presence,
       groups: new GroupPolicy(config.groups.open),
-      maxGroupsPerConn: config.limits.maxGroupsPerConn,
+      membership,
       clock: Date.now,
       metrics,
     });
+    const codecLimits = { ...DEFAULT_CODEC_LIMITS, maxUsersPerList: Math.max(1, config.presence.maxWatch) };
     const sessions = new Sessions({
       settings: {
         maxBackpressure: config.limits.maxBackpressure,
@@ -121,7 +135,7 @@ export class Gateway {
         heartbeatInterval: config.server.heartbeatInterval,
         rate: config.limits.rateLimit,
       },
-      codecLimits: { ...DEFAULT_CODEC_LIMITS, maxUsersPerList: Math.max(1, config.presence.maxWatch) },
+      codecLimits,
       hub,
       auth: new Authenticator(config.auth),
       admission,
@@ -148,6 +162,30 @@ export class Gateway {
         (err: unknown) => log.error({ err }, 'resync after engine recovery failed'),
       );
     });
+    const rates = new RateWindow(metrics, [...MESSAGES_IN, ...MESSAGES_OUT]);
+    const apiRouter = attachHttpApi(app, {
+      http: config.http,
+      codecLimits,
+      idempotency: engines.idempotency,
+      services: {
+        messaging,
+        presence,
+        control: new ClusterControl({
+          hub, membership, store: engines.presence, metrics, log: log.child({ module: 'control' }),
+        }),
+        hub,
+        presenceStore: engines.presence,
+        metrics,
+        rates,
+        nodeId,
+        startedAt,
+        cluster: config.redis !== undefined,
+        maxContentBytes: config.limits.maxMessageBytes,
+        // Push recipients and server-side members: up to 1000 per call, as the API promises.
+        maxUsersPerList: DEFAULT_CODEC_LIMITS.maxUsersPerList,
+      },
+      log: log.child({ module: 'api' }),
+    });
     attachNotFound(app);
 
     const monitor = new Monitor(metrics, config.monitor, log.child({ module: 'monitor' }));
@@ -156,7 +194,7 @@ export class Gateway {
     }, 60_000);
     inboxSweep.unref();
 
-    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, presence, userRate, monitor, sessions, log, inboxSweep }, nodeId);
+    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, presence, userRate, monitor, sessions, log, inboxSweep, rates }, nodeId, apiRouter);
     await hub.start().catch((err: unknown) => log.warn({ err }, 'could not subscribe the control topic yet; the broker retries'));
     presence.startLeases();
     userRate.start();
@@ -206,6 +244,7 @@ export class Gateway {
     }
     this.parts.sessions.stop();
     this.parts.monitor.stop();
+    this.parts.rates.stop();
     clearInterval(this.parts.inboxSweep);
     for (const conn of [...this.hub.connections()]) conn.socket?.end(CLOSE.RESTART, 'server restart');
     const deadline = Date.now() + this.config.server.shutdownTimeout;

@@ -10,6 +10,8 @@ import { createLogger } from './log.js';
  */
 /** The secret shipped in config.yaml so that `npm start` works out of the box. */
 const DEV_SECRET = 'change-me-dev-secret-at-least-32-bytes!!';
+/** The API key shipped in config.yaml for the same reason. */
+const DEV_API_KEY = 'dev-api-key-change-me-0123456789';
 
 async function main(): Promise<void> {
   let config;
@@ -27,6 +29,9 @@ async function main(): Promise<void> {
   const log = createLogger(config.log.level, config.server.name);
   if (config.auth.secret === DEV_SECRET) {
     log.warn('Auth.Secret is the public development secret from config.yaml: anyone can sign tokens. Set SWITCHBOARD_AUTH__SECRET in production.');
+  }
+  if (config.http.enable && config.http.apiKeys.includes(DEV_API_KEY)) {
+    log.warn('Http.ApiKeys contains the public development key from config.yaml: anyone can call the HTTP API. Set SWITCHBOARD_HTTP__APIKEYS in production.');
   }
   let gateway: Gateway;
   try {

@@ -101,6 +101,12 @@ t.test('quick mode on a tiny size produces a sane report', async (t) => {
     t.equal(get('fanout', 'gateway').status, 'skipped');
     t.match(get('fanout', 'gateway').reason, /gateway not built/);
   }
+  if (gatewayBuilt) {
+    const h = get('http', 'gateway');
+    t.equal(h.status, 'ok', `http × gateway runs against the push route: ${h.reason ?? ''}`);
+    t.ok((h.figures.requests_per_s as number) > 0 && (h.figures.lmdb_requests_per_s as number) > 0, 'memory and LMDB inbox figures');
+    t.equal(h.figures.non2xx, 0, 'every push answered 2xx');
+  }
   // http and cluster either ran or say why not: never a silent gap.
   for (const r of report.results.filter((x) => x.scenario === 'http' || x.scenario === 'cluster')) {
     t.not(r.status, 'failed', `${r.scenario} × ${r.target}: ${r.reason ?? ''}`);

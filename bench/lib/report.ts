@@ -118,6 +118,19 @@ export function checkTargets(results: ScenarioResult[], opts: BenchOptions, elap
       pass: p99 === null ? null : p99 <= 2,
     });
   }
+  if (has('http')) {
+    checks.push(ratioCheck(results, 'http', 'requests_per_s', 'raw-uws', 0.5, 'ge', 'push requests/s (memory inbox)'));
+    const g = find(results, 'http', 'gateway');
+    const p = find(results, 'http', 'raw-uws');
+    const lmdb = num(g, 'lmdb_requests_per_s');
+    const base = num(p, 'requests_per_s');
+    checks.push({
+      target: 'http',
+      goal: 'push requests/s with the LMDB inbox (fsync), reported beside raw-uws',
+      result: lmdb === null ? why(g, 'gateway') : base === null ? `${fmt(lmdb)} (no raw-uws figure)` : `${fmt(lmdb)} vs ${fmt(base)} (${(lmdb / base).toFixed(2)}×)`,
+      pass: null,
+    });
+  }
   if (opts.quick) {
     checks.push({ target: 'quick mode', goal: 'finishes in under 2 minutes', result: `${(elapsedMs / 1000).toFixed(1)} s`, pass: elapsedMs < 120_000 });
   }

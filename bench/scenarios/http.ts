@@ -1,7 +1,10 @@
 /**
  * `http`: the HTTP push API under autocannon, against the gateway and raw-uws's minimal
- * POST /push (the baseline). One WebSocket client is connected as the recipient, so each
- * push is a real delivery. Skipped, with the reason, when the gateway has no push API.
+ * POST /push (the baseline). One WebSocket client is connected as the recipient (and
+ * acknowledges its inbox), so each push is a real delivery. The gateway runs twice: with
+ * the memory inbox (the headline figures, compared with raw-uws) and with the default
+ * LMDB inbox, fsync per commit (the `lmdb_` figures). Skipped, with the reason, when the
+ * gateway has no push API.
  */
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -9,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { describeCounts, openRange, round, withPool, withServer, type Ctx, type Outcome, type Scenario } from '../lib/context.js';
 import { httpRequest } from '../lib/net.js';
 import { cpuMicros } from '../lib/procstat.js';
-import { HOST, type Running } from '../lib/targets.js';
+import { HOST, type Running, type Target } from '../lib/targets.js';
 
 /**
  * Where each target takes a push, tried in order; the first that does not answer 404
@@ -94,52 +97,75 @@ export const http: Scenario = {
     { key: 'delivered', label: 'pushes delivered to the connected recipient', unit: '', better: 'none' },
     { key: 'server_cpu_us_per_req', label: 'server CPU per request', unit: 'µs', better: 'lower' },
     { key: 'generator_cores', label: 'autocannon CPU', unit: 'cores', better: 'none' },
+    { key: 'lmdb_requests_per_s', label: 'LMDB inbox (fsync): requests/s', unit: 'req/s', better: 'higher' },
+    { key: 'lmdb_p99_ms', label: 'LMDB inbox (fsync): latency p99', unit: 'ms', better: 'lower' },
+    { key: 'lmdb_non2xx', label: 'LMDB inbox (fsync): non-2xx answers and errors', unit: '', better: 'lower' },
   ],
   targets: (all) => all.filter((t) => t === 'gateway' || t === 'raw-uws'),
   async run(ctx, target): Promise<Outcome> {
-    const body = JSON.stringify({ to: 'u0', content: { bt: 0, pad: 'x'.repeat(Math.max(0, ctx.opts.size - 40)) } });
-    const env: Record<string, string> = target.name === 'gateway' ? { SWITCHBOARD_HTTP__APIKEYS: API_KEY } : {};
-    return withServer(
-      ctx,
-      target,
-      (srv: Running) =>
-        withPool(
-          ctx,
-          target,
-          [srv.port],
-          1,
-          async (pool): Promise<Outcome> => {
-            const found = await findPushPath(target.name, srv.port, body);
-            if ('reason' in found) return { status: 'skipped' as const, reason: found.reason, figures: {}, notes: [] };
-            const opened = await openRange(ctx, pool, 0, 1, `${target.name} http recipient`);
-            if (opened.failed) throw new Error(`recipient did not connect: ${describeCounts(opened.reasons)}`);
-            await pool.reset();
-            const cpu0 = srv.server.cpuMicros();
-            const t0 = Date.now();
-            ctx.progress.update(`${target.name} http: autocannon, ${AUTOCANNON_CONNECTIONS} connections, ${ctx.opts.stepMs / 1000} s`);
-            const { result, cpuUs } = await runAutocannon(ctx, `http://${HOST}:${srv.port}${found.path}`, body);
-            const wallMs = Date.now() - t0;
-            const serverCpu = srv.server.cpuMicros() - cpu0;
-            const s = await pool.stats();
-            const total = result.requests.total;
-            return {
-              status: 'ok' as const,
-              figures: {
-                requests_per_s: Math.round(result.requests.average),
-                p50_ms: result.latency.p50,
-                p99_ms: result.latency.p99,
-                non2xx: result.non2xx + result.errors + result.timeouts,
-                delivered: s.stepDelivered,
-                server_cpu_us_per_req: total > 0 ? round(serverCpu / total, 1) : null,
-                generator_cores: round(cpuUs / 1000 / wallMs, 2),
-              },
-              details: { path: found.path, statusCodes: result.statusCodeStats, autocannon: { connections: AUTOCANNON_CONNECTIONS } },
-              notes: [],
-            };
-          },
-          true,
-        ),
-      env,
-    );
+    if (target.name !== 'gateway') return measure(ctx, target, {});
+    const memory = await measure(ctx, target, { SWITCHBOARD_OFFLINE__ENGINE: 'memory' }, 'memory inbox');
+    if (memory.status !== 'ok') return memory;
+    const lmdb = await measure(ctx, target, { SWITCHBOARD_OFFLINE__ENGINE: 'lmdb', SWITCHBOARD_OFFLINE__FSYNC: 'true' }, 'LMDB inbox');
+    if (lmdb.status !== 'ok') return { ...memory, notes: [...memory.notes, `LMDB run: ${lmdb.status}: ${lmdb.reason ?? ''}`] };
+    return {
+      ...memory,
+      figures: {
+        ...memory.figures,
+        lmdb_requests_per_s: lmdb.figures['requests_per_s'] ?? null,
+        lmdb_p99_ms: lmdb.figures['p99_ms'] ?? null,
+        lmdb_non2xx: lmdb.figures['non2xx'] ?? null,
+      },
+      details: { memory: memory.details, lmdb: lmdb.details },
+    };
   },
 };
+
+/** One server start, one recipient, one autocannon run. */
+function measure(ctx: Ctx, target: Target, extraEnv: Record<string, string>, label = ''): Promise<Outcome> {
+  const body = JSON.stringify({ to: 'u0', content: { bt: 0, pad: 'x'.repeat(Math.max(0, ctx.opts.size - 40)) } });
+  const env: Record<string, string> = target.name === 'gateway' ? { SWITCHBOARD_HTTP__APIKEYS: API_KEY, ...extraEnv } : extraEnv;
+  const name = label === '' ? target.name : `${target.name} (${label})`;
+  return withServer(
+    ctx,
+    target,
+    (srv: Running) =>
+      withPool(
+        ctx,
+        target,
+        [srv.port],
+        1,
+        async (pool): Promise<Outcome> => {
+          const found = await findPushPath(target.name, srv.port, body);
+          if ('reason' in found) return { status: 'skipped' as const, reason: found.reason, figures: {}, notes: [] };
+          const opened = await openRange(ctx, pool, 0, 1, `${name} http recipient`);
+          if (opened.failed) throw new Error(`recipient did not connect: ${describeCounts(opened.reasons)}`);
+          await pool.reset();
+          const cpu0 = srv.server.cpuMicros();
+          const t0 = Date.now();
+          ctx.progress.update(`${name} http: autocannon, ${AUTOCANNON_CONNECTIONS} connections, ${ctx.opts.stepMs / 1000} s`);
+          const { result, cpuUs } = await runAutocannon(ctx, `http://${HOST}:${srv.port}${found.path}`, body);
+          const wallMs = Date.now() - t0;
+          const serverCpu = srv.server.cpuMicros() - cpu0;
+          const s = await pool.stats();
+          const total = result.requests.total;
+          return {
+            status: 'ok' as const,
+            figures: {
+              requests_per_s: Math.round(result.requests.average),
+              p50_ms: result.latency.p50,
+              p99_ms: result.latency.p99,
+              non2xx: result.non2xx + result.errors + result.timeouts,
+              delivered: s.stepDelivered,
+              server_cpu_us_per_req: total > 0 ? round(serverCpu / total, 1) : null,
+              generator_cores: round(cpuUs / 1000 / wallMs, 2),
+            },
+            details: { path: found.path, statusCodes: result.statusCodeStats, autocannon: { connections: AUTOCANNON_CONNECTIONS } },
+            notes: [],
+          };
+        },
+        true,
+      ),
+    env,
+  );
+}

@@ -230,6 +230,8 @@ export const SECTIONS: { readonly [K in Exclude<keyof Settings, 'server'>]-?: Sp
     fields: {
       enable: leaf('Enable', true, bool),
       apiKeys: secretLeaf('ApiKeys', [], list(text('a key of at least 16 characters without spaces', (s) => API_KEY.test(s)), 'API keys')),
+      maxBodyBytes: leaf('MaxBodyBytes', 1 * MiB, size(64, 64 * MiB)),
+      idempotencyTtl: leaf('IdempotencyTtl', 10 * MINUTE, duration(1 * SECOND, 7 * DAY)),
     },
   },
 };

@@ -200,8 +200,12 @@ export interface MonitorConfig {
 export interface HttpConfig {
   /** Default true. Serve the HTTP API on the same port as the WebSocket endpoint. */
   readonly enable: boolean;
-  /** Default []. Keys accepted by the HTTP push API (each at least 16 characters). */
+  /** Default []. Keys accepted by the HTTP API (each at least 16 characters); none configured answers every API route 401. */
   readonly apiKeys: readonly string[];
+  /** Default 1048576 (1MiB). Largest request body, 64B..64MiB; a larger one is refused with 413 as soon as its length is known. */
+  readonly maxBodyBytes: number;
+  /** Default 600000 (10m). How long the answer to a POST with an Idempotency-Key is kept for retries (1s..7d). */
+  readonly idempotencyTtl: number;
 }
 
 /** The whole configuration, one slice per component. */

@@ -25,6 +25,13 @@ export interface Principal {
   readonly perms: ReadonlySet<string>;
 }
 
+/**
+ * The sender id of messages from the backend HTTP API when it names none. No token may
+ * carry it as `sub`, so a client can trust that a message `from: "system"` came from
+ * the backend and not from a user who picked that name.
+ */
+export const SYSTEM_USER = 'system';
+
 /** Tokens longer than this are refused before any crypto runs (cheap DoS guard). */
 export const MAX_TOKEN_LENGTH = 8192;
 const MAX_CLAIM_ENTRIES = 256;
@@ -118,6 +125,7 @@ const NO_PERMS: ReadonlySet<string> = new Set();
 function principalFrom(payload: JWTPayload): Principal {
   const sub = payload.sub;
   if (typeof sub !== 'string' || !isUserId(sub)) throw new GatewayError('UNAUTHORIZED', 'token sub is not a valid user id');
+  if (sub === SYSTEM_USER) throw new GatewayError('UNAUTHORIZED', `token sub "${SYSTEM_USER}" is reserved for messages from the backend API`);
   const groups = stringList(payload['groups'], 'groups');
   const perms = stringList(payload['perms'], 'perms');
   // Most tokens carry neither claim: share one empty list and set instead of one per connection.

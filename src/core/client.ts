@@ -6,15 +6,15 @@ import type { GroupPolicy } from './group-policy.js';
 import type { Hub } from './hub.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { Messaging } from './messaging.js';
+import type { Membership } from './membership.js';
 import type { PresenceService } from './presence.js';
-import { topics } from './topics.js';
 
 export interface ClientDeps {
   hub: Hub;
   messaging: Messaging;
   presence: PresenceService;
   groups: GroupPolicy;
-  maxGroupsPerConn: number;
+  membership: Membership;
   clock: () => number;
   metrics: Metrics;
 }
@@ -28,47 +28,7 @@ export interface ClientDeps {
  * become error frames.
  */
 export class ClientHandler {
-  /** Joins not yet confirmed, by connection and group: a repeated join waits for the first. */
-  readonly #joining = new Map<string, Promise<void>>();
-
   constructor(private readonly deps: ClientDeps) {}
-
-  /**
-   * Makes the connection a member of `group`. Resolves only once the group topic is
-   * subscribed on the broker and the membership recorded in presence, so a client told
-   * "ok" receives every group message published from then on, on any node. On failure
-   * the membership is rolled back (local set, uWS subscription) and the error answers
-   * the join, so a retry starts from scratch.
-   */
-  async #join(conn: Connection, group: string): Promise<void> {
-    const key = joinKey(conn, group);
-    const pending = this.#joining.get(key);
-    if (pending !== undefined) return pending;
-    if (conn.groups.has(group)) return;
-    if (conn.groups.size >= this.deps.maxGroupsPerConn) {
-      throw new GatewayError('BAD_REQUEST', `at most ${this.deps.maxGroupsPerConn} groups per connection`);
-    }
-    const { hub, presence } = this.deps;
-    const topic = topics.group(group);
-    // Recorded before subscribing so that a close meanwhile accounts for it (Hub.remove).
-    conn.groups.add(group);
-    const joining = (async () => {
-      try {
-        await hub.subscribe(conn, topic);
-        await presence.joined(conn, group);
-      } catch (err) {
-        conn.groups.delete(group);
-        hub.unsubscribe(conn, topic);
-        throw err;
-      }
-    })();
-    this.#joining.set(key, joining);
-    try {
-      await joining;
-    } finally {
-      this.#joining.delete(key);
-    }
-  }
 
   async handle(conn: Connection, frame: ClientFrame): Promise<void> {
     try {
@@ -104,18 +64,13 @@ export class ClientHandler {
       case 'join': {
         const group = frame.data.group;
         if (!this.deps.groups.mayJoin(conn.principal.groups, group)) throw new GatewayError('FORBIDDEN', `may not join ${group}`);
-        await this.#join(conn, group);
+        await this.deps.membership.join(conn, group);
         reply({ status: 'ok', group, timestamp: this.deps.clock() });
         return;
       }
       case 'leave': {
         const group = frame.data.group;
-        // A leave right behind a join of the same group waits for it, so the two apply in order.
-        await this.#joining.get(joinKey(conn, group))?.then(noop, noop);
-        if (conn.groups.delete(group)) {
-          hub.unsubscribe(conn, topics.group(group));
-          await presence.left(conn, group);
-        }
+        await this.deps.membership.leave(conn, group);
         reply({ status: 'ok', group, timestamp: this.deps.clock() });
         return;
       }
@@ -162,9 +117,3 @@ export class ClientHandler {
     }
   }
 }
-
-function joinKey(conn: Connection, group: string): string {
-  return `${conn.id}\u0000${group}`;
-}
-
-function noop(): void {}

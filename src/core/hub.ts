@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 import type { Broker, BrokerMessage } from '../engine/broker.js';
 import { CLOSE, GatewayError } from '../errors.js';
-import { FORMATS, type KickOut, type ServerFrame } from '../protocol/frames.js';
+import { FORMATS, type ControlOut, type KickOut, type ServerFrame } from '../protocol/frames.js';
+import type { Metrics } from '../metrics/registry.js';
 import { EncodedFrame, encodeFrame } from '../protocol/codec.js';
 import type { Connection } from './connection.js';
-import { formatTopic, logicalTopic, topics } from './topics.js';
+import { formatTopic, topics } from './topics.js';
 
 /**
  * Node-local topic fan-out: uWS's TemplatedApp is one (native `publish` to every socket
@@ -60,12 +61,14 @@ export class Hub {
   readonly #broker: Broker;
   readonly #nodeId: string;
   readonly #log: Logger;
+  readonly #metrics: Metrics | undefined;
+  #onControl: ((frame: ControlOut) => void) | undefined;
 
   /**
    * `lingerMs` defaults to UNSUBSCRIBE_LINGER_MS (ignored when the broker spans no
    * nodes); `now` is a monotonic clock in ms (default performance.now).
    */
-  constructor(deps: { fanout: Fanout; broker: Broker; nodeId: string; log: Logger; lingerMs?: number; now?: () => number }) {
+  constructor(deps: { fanout: Fanout; broker: Broker; nodeId: string; log: Logger; lingerMs?: number; now?: () => number; metrics?: Metrics }) {
     this.#fanout = deps.fanout;
     this.#broker = deps.broker;
     this.#nodeId = deps.nodeId;
@@ -73,6 +76,7 @@ export class Hub {
     // Subscribing costs nothing on a broker that spans no nodes: no reason to linger there.
     this.#lingerMs = deps.broker.spansNodes ? (deps.lingerMs ?? UNSUBSCRIBE_LINGER_MS) : 0;
     this.#now = deps.now ?? (() => performance.now());
+    this.#metrics = deps.metrics;
     this.#broker.onMessage((message) => this.#fromBroker(message));
   }
 
@@ -92,6 +96,18 @@ export class Hub {
   userConnections(userId: string): readonly Connection[] {
     const set = this.#byUser.get(userId);
     return set === undefined ? [] : [...set];
+  }
+
+  /** Users with at least one connection on this node. */
+  get userCount(): number {
+    return this.#byUser.size;
+  }
+
+  /** Groups with at least one member connection on this node. */
+  localGroupCount(): number {
+    let n = 0;
+    for (const logical of this.#interest.keys()) if (logical.startsWith('g:')) n += 1;
+    return n;
   }
 
   userConnectionCount(userId: string): number {
@@ -189,7 +205,10 @@ export class Hub {
     const socket = conn.socket;
     if (socket === undefined) return false;
     const { bytes, binary } = encodeFrame(frame, conn.format);
-    if (socket.send(bytes, binary)) return true;
+    if (socket.send(bytes, binary)) {
+      this.#metrics?.inc('frames_out_total');
+      return true;
+    }
     // The socket may have closed itself while refusing (uWS closeOnBackpressureLimit).
     if (conn.socket !== undefined) {
       this.#log.warn({ connId: conn.id }, 'send refused: ending the connection so nothing is delivered past a gap');
@@ -232,7 +251,9 @@ export class Hub {
   #publishLocal(logical: string, encoded: EncodedFrame): void {
     for (const format of FORMATS) {
       const topic = formatTopic(logical, format);
-      if (this.#fanout.numSubscribers(topic) === 0) continue;
+      const subscribers = this.#fanout.numSubscribers(topic);
+      if (subscribers === 0) continue;
+      this.#metrics?.inc('frames_out_total', subscribers);
       const { bytes, binary } = encoded.get(format);
       this.#fanout.publish(topic, bytes, binary);
     }
@@ -243,9 +264,25 @@ export class Hub {
     return topics.node(this.#nodeId);
   }
 
-  /** Subscribes the broker to this node's control topic (before any connection is accepted). */
+  /** Subscribes the broker to this node's control topic and the cluster's (before any connection is accepted). */
   async start(): Promise<void> {
     await this.#broker.subscribe(this.controlTopic);
+    await this.#broker.subscribe(topics.cluster);
+  }
+
+  /** Registers the single handler of cluster control frames sent by other nodes (see publishControl). */
+  onControl(handler: (frame: ControlOut) => void): void {
+    this.#onControl = handler;
+  }
+
+  /**
+   * Sends a control frame to every other node (a no-op on a single node); the caller
+   * applies it to this node itself. Never reaches a client socket: the control topic is
+   * handled before fan-out and is no uWS topic.
+   */
+  async publishControl(frame: ControlOut): Promise<void> {
+    if (!this.#broker.spansNodes) return;
+    await this.#broker.publish({ topic: topics.cluster, payload: new EncodedFrame(frame).get('msgpack').bytes, origin: this.#nodeId });
   }
 
   /**
@@ -263,7 +300,7 @@ export class Hub {
 
   #fromBroker(message: BrokerMessage): void {
     if (message.origin === this.#nodeId) return;
-    if (message.topic === this.controlTopic) {
+    if (message.topic === this.controlTopic || message.topic === topics.cluster) {
       this.#control(message);
       return;
     }
@@ -288,6 +325,8 @@ export class Hub {
     }
     if (frame.type === 'kick') {
       this.#byId.get(frame.data.connId)?.socket?.end(frame.data.code, frame.data.reason);
+    } else if (frame.type === 'control' && this.#onControl !== undefined) {
+      this.#onControl(frame);
     } else {
       this.#log.warn({ type: frame.type, origin: message.origin }, 'ignoring unexpected control frame');
     }

@@ -236,6 +236,11 @@ export class PresenceService {
   /** Online (visible) members of a group; only members may ask. */
   async groupQuery(conn: Connection, group: string): Promise<{ group: string; online: string[]; count: number }> {
     if (!conn.groups.has(group)) throw new GatewayError('FORBIDDEN', `not a member of ${group}`);
+    return this.groupOnline(group);
+  }
+
+  /** Online (visible) members of a group, for callers that need no membership (the HTTP API). */
+  async groupOnline(group: string): Promise<{ group: string; online: string[]; count: number }> {
     const { users } = await this.#store.members(group, GROUP_QUERY_LIMIT);
     const records = await this.#store.get(users);
     const online = users.filter((u) => {
@@ -244,6 +249,7 @@ export class PresenceService {
     });
     return { group, online, count: online.length };
   }
+
 
   /**
    * Records a confirmed join in the store, then tells the members (GroupEvents). A

@@ -16,15 +16,12 @@ export const topics = {
   presence: (userId: string) => `p:${userId}`,
   /** One node's control channel (kicks); broker-only, never a uWS topic. */
   node: (nodeId: string) => `n:${nodeId}`,
+  /** Every node's control channel (HTTP API actions on users' connections); broker-only, never a uWS topic. */
+  cluster: 'ctl',
 } as const;
 
 const SUFFIX: Record<Format, string> = { json: '|j', msgpack: '|m' };
 
 export function formatTopic(logical: string, format: Format): string {
   return logical + SUFFIX[format];
-}
-
-/** The logical topic of a uWS format topic. */
-export function logicalTopic(formatTopicName: string): string {
-  return formatTopicName.slice(0, -2);
 }

@@ -1,7 +1,9 @@
 import type { Broker } from './broker.js';
+import type { IdempotencyStore } from './idempotency.js';
 import type { Inbox } from './inbox.js';
 import type { PresenceStore } from './presence.js';
 import { LocalRateShare, type RateShare } from './rate-share.js';
+import { MemoryIdempotencyStore } from './memory/idempotency.js';
 
 /**
  * The engines one gateway runs on, as the gateway needs them. `src/engines.ts` picks
@@ -13,6 +15,8 @@ export interface Engines {
   inbox: Inbox;
   presence: PresenceStore;
   rateShare: RateShare;
+  /** Idempotency-Key records of the HTTP API. */
+  idempotency: IdempotencyStore;
   /** Null when every engine can serve; otherwise why not (shown by /readyz). */
   notReadyReason(): string | null;
   /**
@@ -30,11 +34,13 @@ export interface Engines {
  */
 export function embeddedEngines(broker: Broker, inbox: Inbox, presence: PresenceStore): Engines {
   const rateShare = new LocalRateShare();
+  const idempotency = new MemoryIdempotencyStore();
   return {
     broker,
     inbox,
     presence,
     rateShare,
+    idempotency,
     notReadyReason: () => null,
     onRecovered: () => {},
     close: async () => {
@@ -42,6 +48,7 @@ export function embeddedEngines(broker: Broker, inbox: Inbox, presence: Presence
       await presence.close();
       await broker.close();
       await rateShare.close();
+      await idempotency.close();
     },
   };
 }

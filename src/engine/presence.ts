@@ -62,6 +62,13 @@ export interface DisconnectResult {
   lastConnection: boolean;
 }
 
+/** A live node as the leases show it. */
+export interface NodeLease {
+  nodeId: string;
+  /** Milliseconds since the epoch when the lease runs out unless renewed. */
+  leaseExpiresAt: number;
+}
+
 /**
  * The store's three responsibilities, as the gateway uses them. One engine implements
  * all three in one class on purpose: reaping a dead node (NodeLeases) removes its
@@ -120,6 +127,11 @@ export interface NodeLeases {
    * `offline`. Safe to run on every node concurrently. Single-node stores return [].
    */
   reapDeadNodes(now: number): Promise<string[]>;
+  /**
+   * Nodes whose lease runs past `now`, with the lease deadline, ordered by node id
+   * (cluster stats). Single-node stores return the nodes that called `heartbeat` on them.
+   */
+  liveNodes(now: number): Promise<NodeLease[]>;
 }
 
 export interface PresenceStore extends UserPresence, GroupMembership, NodeLeases {

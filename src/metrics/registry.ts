@@ -15,6 +15,12 @@ export const METRIC_DEFS = {
   messages_broadcast_total: { kind: 'counter', help: 'Broadcasts accepted' },
   slow_consumers_closed_total: { kind: 'counter', help: 'Connections closed because their send buffer stayed over the limit' },
   http_requests_total: { kind: 'counter', help: 'HTTP requests served' },
+  frames_out_total: { kind: 'counter', help: 'Frames sent to client sockets on this node (each fan-out recipient counts once)' },
+  api_requests_total: { kind: 'counter', help: 'HTTP API (/api/v1) requests answered' },
+  api_requests_failed_total: { kind: 'counter', help: 'HTTP API requests answered with a 4xx or 5xx status' },
+  api_idempotent_replays_total: { kind: 'counter', help: 'HTTP API retries answered from an Idempotency-Key record' },
+  api_messages_total: { kind: 'counter', help: 'Messages sent through the HTTP API (a push counts once per recipient)' },
+  api_disconnects_total: { kind: 'counter', help: 'Connections closed on this node by an HTTP API disconnect' },
 } as const;
 
 export type MetricName = keyof typeof METRIC_DEFS;

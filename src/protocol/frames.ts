@@ -62,8 +62,19 @@ export interface MemberOut { type: 'member'; data: { group: string; userId: stri
  * node's control topic `n:<nodeId>`.
  */
 export interface KickOut { type: 'kick'; data: { connId: string; code: number; reason: string } }
+/**
+ * Cluster-wide control frame, never sent to a client: every node applies it to its own
+ * connections of `users` (HTTP API disconnect and server-side join/leave). Travels on
+ * the cluster control topic, which every node's broker subscribes at start.
+ */
+export interface ControlOut {
+  type: 'control';
+  data:
+    | { action: 'disconnect'; users: string[]; code: number; reason: string }
+    | { action: 'join' | 'leave'; users: string[]; group: string };
+}
 export interface SyncOut { type: 'sync'; id?: string; data: { dropped?: number; count?: number; upTo?: number } }
 
 export type ServerFrame =
   | MessageOut | GroupOut | BroadcastOut | AckOut | PongOut | ErrorOut
-  | StatusOut | PresenceOut | ReceiptOut | SyncOut | MemberOut | KickOut;
+  | StatusOut | PresenceOut | ReceiptOut | SyncOut | MemberOut | KickOut | ControlOut;

@@ -268,6 +268,16 @@ export function presenceContract(t: TapTest, name: string, factory: () => Promis
     t.equal((await one(store, 'w')).connections, 5);
   });
 
+  test('liveNodes: nodes whose lease runs, in node order', async (t, { store }) => {
+    const now = Date.now();
+    await store.heartbeat('n2', 120_000, now);
+    await store.heartbeat('n1', 60_000, now);
+    t.same(await store.liveNodes(now + 10), [{ nodeId: 'n1', leaseExpiresAt: now + 60_000 }, { nodeId: 'n2', leaseExpiresAt: now + 120_000 }]);
+    t.same(await store.liveNodes(now + 70_000), [{ nodeId: 'n2', leaseExpiresAt: now + 120_000 }], 'a lapsed lease is not live');
+    await store.heartbeat('n1', 60_000, now + 100_000);
+    t.same((await store.liveNodes(now + 110_000)).map((n) => n.nodeId), ['n1', 'n2'], 'renewed');
+  });
+
   test('heartbeat and reapDeadNodes: a dead node\'s users go offline once', async (t, fx) => {
     if (fx.shared !== true || fx.peer === undefined) {
       t.same(await fx.store.reapDeadNodes(Date.now()), [], 'a single-node store has no other node to reap');

@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { Admission } from '../../src/core/admission.js';
 import type { Principal } from '../../src/core/auth.js';
 import { ClientHandler } from '../../src/core/client.js';
+import { Membership } from '../../src/core/membership.js';
 import type { Connection } from '../../src/core/connection.js';
 import { GroupPolicy } from '../../src/core/group-policy.js';
 import { Hub } from '../../src/core/hub.js';
@@ -101,7 +102,8 @@ export function createCore(opts: CoreOptions = {}) {
   const userRate = new UserRateLimiter(rate);
   const admission = new Admission(hub, { maxConn: opts.maxConn ?? 100, maxConnPerUser, perUserPolicy });
   const ipGuard = new IpGuard({ maxConnPerIp: opts.maxConnPerIp ?? 100, upgradesPerSecondPerIp: opts.upgradesPerSecondPerIp ?? 1000 });
-  const client = new ClientHandler({ hub, messaging, presence, groups: new GroupPolicy(opts.groupsOpen ?? ['*']), maxGroupsPerConn: 3, clock: () => 1_700_000_000_000, metrics });
+  const membership = new Membership({ hub, presence, maxGroupsPerConn: 3 });
+  const client = new ClientHandler({ hub, messaging, presence, groups: new GroupPolicy(opts.groupsOpen ?? ['*']), membership, clock: () => 1_700_000_000_000, metrics });
   /** Every frame the session dispatched, so a test can await its answer. */
   const handled: Promise<void>[] = [];
   const auth = new FakeVerifier();

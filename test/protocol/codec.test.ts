@@ -105,6 +105,8 @@ const SERVER_FRAMES: ServerFrame[] = [
   { type: 'sync', id: 's', data: { dropped: 0, count: 2, upTo: 9 } },
   { type: 'member', data: { group: 'g', userId: 'a', event: 'join', timestamp: 7 } },
   { type: 'kick', data: { connId: 'c1', code: 4008, reason: 'replaced by a newer connection' } },
+  { type: 'control', data: { action: 'disconnect', users: ['u1', 'u2'], code: 4010, reason: 'banned' } },
+  { type: 'control', data: { action: 'join', users: ['u1'], group: 'live:7' } },
 ];
 
 t.test('encodeFrame round-trips every server frame in both formats', async (t) => {

@@ -6,6 +6,7 @@ import type {
   ConnectLimit,
   ConnectResult,
   DisconnectResult,
+  NodeLease,
   PresenceRecord,
   PresenceStore,
 } from '../presence.js';
@@ -82,9 +83,13 @@ export class LmdbPresenceStore implements PresenceStore {
     return this.#memory.connect(userId, connId, nodeId, now, limit);
   }
 
-  /** Single node: no leases to keep. */
-  heartbeat(): Promise<void> {
-    return this.#memory.heartbeat();
+  /** Single node: no leases to enforce. */
+  heartbeat(nodeId: string, leaseMs: number, now: number): Promise<void> {
+    return this.#memory.heartbeat(nodeId, leaseMs, now);
+  }
+
+  liveNodes(now: number): Promise<NodeLease[]> {
+    return this.#memory.liveNodes(now);
   }
 
   /** Single node: no other node can die unnoticed. */

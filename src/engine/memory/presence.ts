@@ -4,6 +4,7 @@ import type {
   ConnectLimit,
   ConnectResult,
   DisconnectResult,
+  NodeLease,
   EvictedConnection,
   PresenceRecord,
   PresenceStore,
@@ -68,6 +69,8 @@ interface UserState {
  */
 export class MemoryPresenceStore implements PresenceStore {
   readonly #users = new Map<string, UserState>();
+  /** Lease deadline per node that called heartbeat (only this node, in practice). */
+  readonly #leases = new Map<string, number>();
   /** group → userId → connIds of that user in the group. */
   readonly #groups = new Map<string, Map<string, Set<string>>>();
   readonly #durability: PresenceDurability | undefined;
@@ -108,9 +111,18 @@ export class MemoryPresenceStore implements PresenceStore {
     return { count: user.conns.size, evicted, cameOnline, status: user.chosen };
   }
 
-  /** Single node: no leases to keep. */
-  async heartbeat(): Promise<void> {
+  /** Single node: no leases to enforce; remembered only so that liveNodes can name this node. */
+  async heartbeat(nodeId: string, leaseMs: number, now: number): Promise<void> {
     this.#open();
+    this.#leases.set(nodeId, now + leaseMs);
+  }
+
+  async liveNodes(now: number): Promise<NodeLease[]> {
+    this.#open();
+    return [...this.#leases]
+      .filter(([, deadline]) => deadline > now)
+      .map(([nodeId, leaseExpiresAt]) => ({ nodeId, leaseExpiresAt }))
+      .sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
   }
 
   /** Single node: no other node can die unnoticed. */

@@ -3,6 +3,7 @@ import type { RedisConfig } from '../../config.js';
 import type { Engines } from '../engines.js';
 import type { InboxOptions } from '../inbox.js';
 import { RedisBroker } from './broker.js';
+import { RedisIdempotencyStore } from './idempotency.js';
 import { closeRedis, createRedis, errorText, RedisHealth } from './connection.js';
 import { RedisInbox } from './inbox.js';
 import { RedisPresenceStore } from './presence.js';
@@ -45,6 +46,7 @@ export async function createRedisEngines(
   });
   const redisInbox = new RedisInbox({ ...inbox, client: commands, keyPrefix: cfg.keyPrefix, log });
   const rateShare = new RedisRateShare({ client: commands, keyPrefix: cfg.keyPrefix, log });
+  const idempotency = new RedisIdempotencyStore({ client: commands, keyPrefix: cfg.keyPrefix, log });
   log.info({ type: cfg.type, endpoints: cfg.endpoints.length, keyPrefix: cfg.keyPrefix, nodeId }, 'redis engines created');
   let closed = false;
   return {
@@ -52,12 +54,13 @@ export async function createRedisEngines(
     inbox: redisInbox,
     presence,
     rateShare,
+    idempotency,
     notReadyReason: () => health.notReadyReason(),
     onRecovered: (callback) => health.onRecovered(callback),
     close: async () => {
       if (closed) return;
       closed = true;
-      const results = await Promise.allSettled([redisInbox.close(), presence.close(), rateShare.close(), broker.close()]);
+      const results = await Promise.allSettled([redisInbox.close(), presence.close(), rateShare.close(), idempotency.close(), broker.close()]);
       await closeRedis(commands);
       for (const r of results) {
         if (r.status === 'rejected') log.warn({ err: errorText(r.reason) }, 'closing a redis engine failed');

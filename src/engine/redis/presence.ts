@@ -6,6 +6,7 @@ import type {
   ConnectLimit,
   ConnectResult,
   DisconnectResult,
+  NodeLease,
   EvictedConnection,
   PresenceRecord,
   PresenceStore,
@@ -240,6 +241,20 @@ export class RedisPresenceStore implements PresenceStore {
       if ((await redisCall(() => this.#client.zrem(this.#gracesKey(), userId))) === 1) offline.add(userId);
     }
     return [...offline];
+  }
+
+  async liveNodes(now: number): Promise<NodeLease[]> {
+    this.#open();
+    checkTime(now);
+    const nodes = (await redisCall(() => this.#client.smembers(this.#nodesKey()))).sort();
+    // One GET per lease: each lease has its own hash tag, so no multi-key command spans them.
+    const deadlines = await Promise.all(nodes.map((nodeId) => redisCall(() => this.#client.get(this.#lease(nodeId)))));
+    const live: NodeLease[] = [];
+    nodes.forEach((nodeId, i) => {
+      const deadline = Number(deadlines[i] ?? 0);
+      if (deadline > now) live.push({ nodeId, leaseExpiresAt: deadline });
+    });
+    return live;
   }
 
   /** Marks the store closed; the shared connection stays open (its owner closes it). Idempotent. */
