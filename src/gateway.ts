@@ -29,6 +29,9 @@ import { attachNotFound, attachOperationalRoutes } from './transport/http.js';
 import uws, { isNative } from './transport/uws.js';
 import { attachWebSocket } from './transport/websocket.js';
 
+/** After the close frames are sent at shutdown, how long the clients get to answer them (ms). */
+const CLOSE_LINGER_MS = 250;
+
 export interface GatewayOptions {
   config: Config;
   log: Logger;
@@ -40,9 +43,10 @@ export interface GatewayOptions {
 
 /**
  * A running gateway: the composition root. Start order: engines, hub and services,
- * routes, listen. Stop order (SIGTERM): stop listening, close every connection with
- * 1012, wait for them (bounded by ShutdownTimeout), drain queued deliveries, close
- * engines.
+ * routes, listen. Stop order (SIGTERM): stop listening; answer new frames UNAVAILABLE
+ * and finish (and answer) every frame already accepted; close every connection with
+ * 1012 once its answers have left; let the close handshakes finish; close engines.
+ * All of it bounded by ShutdownTimeout.
  */
 export class Gateway {
   readonly nodeId: string;
@@ -242,13 +246,18 @@ export class Gateway {
       uws.us_listen_socket_close(this.#listenSocket);
       this.#listenSocket = undefined;
     }
-    this.parts.sessions.stop();
+    const deadline = Date.now() + this.config.server.shutdownTimeout;
     this.parts.monitor.stop();
     this.parts.rates.stop();
     clearInterval(this.parts.inboxSweep);
-    for (const conn of [...this.hub.connections()]) conn.socket?.end(CLOSE.RESTART, 'server restart');
-    const deadline = Date.now() + this.config.server.shutdownTimeout;
-    while (this.hub.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    // Answer every frame already accepted, then close each connection with 1012 once
+    // its answers have left (see Sessions.shutdown).
+    await this.parts.sessions.shutdown(CLOSE.RESTART, 'server restart', deadline);
+    this.parts.sessions.stop();
+    // uWS has handed each close frame to the kernel; give the clients a moment to read
+    // it and answer before the process goes (a socket closed with unread input is
+    // reset, which can discard the close frame at the client).
+    await new Promise((r) => setTimeout(r, Math.max(0, Math.min(CLOSE_LINGER_MS, deadline - Date.now()))));
     for (const conn of [...this.hub.connections()]) conn.socket?.close();
     // Idle HTTP keep-alive sockets would otherwise hold the event loop for uWS's 10 s idle timeout.
     // close() exists in this uWS build but is missing from its type declarations.

@@ -103,6 +103,11 @@ export class Sessions {
   readonly #sweep: Sweep<Connection>;
   readonly #sweepEvery: number;
   #timer: NodeJS.Timeout | undefined;
+  /** Set by shutdown(): frames from now on are refused, new sockets closed at once. */
+  #draining = false;
+  /** Frames dispatched and not yet answered. */
+  #inflight = 0;
+  #idleWaiters: (() => void)[] = [];
 
   constructor(deps: SessionDeps) {
     this.#deps = deps;
@@ -201,6 +206,11 @@ export class Sessions {
     const { hub, metrics, presence, messaging, userRate } = this.#deps;
     conn.socket = socket;
     conn.phase = 'open';
+    if (this.#draining) {
+      // An upgrade that was admitted before the shutdown began: the socket opens and closes at once.
+      socket.end(CLOSE.RESTART, 'server restart');
+      return;
+    }
     const now = this.#now();
     conn.lastActive = now;
     const confirmed = hub.add(conn);
@@ -235,6 +245,13 @@ export class Sessions {
     const now = this.#now();
     conn.lastActive = now;
     const decoded = decodeFrame(bytes, binary, this.#deps.codecLimits);
+    if (this.#draining) {
+      // Shutting down: nothing new is started. The frame gets an answer all the same,
+      // so its sender knows to resend it (same id) once reconnected.
+      metrics.inc('frames_rejected_total');
+      hub.send(conn, errorFrame(new GatewayError('UNAVAILABLE', 'server shutting down; resend with the same id after reconnecting'), decoded.ok ? decoded.frame.id : decoded.id));
+      return;
+    }
     if (!decoded.ok) {
       metrics.inc('frames_rejected_total');
       hub.send(conn, errorFrame(decoded.error, decoded.id));
@@ -248,7 +265,19 @@ export class Sessions {
       if (conn.abuse.take(now) > 0) conn.socket?.end(CLOSE.POLICY, 'sustained rate limit abuse');
       return;
     }
-    void this.#deps.frames.handle(conn, decoded.frame);
+    this.#dispatch(conn, decoded.frame);
+  }
+
+  #dispatch(conn: Connection, frame: ClientFrame): void {
+    this.#inflight += 1;
+    void this.#deps.frames.handle(conn, frame).finally(() => {
+      this.#inflight -= 1;
+      if (this.#inflight === 0 && this.#idleWaiters.length > 0) {
+        const waiters = this.#idleWaiters;
+        this.#idleWaiters = [];
+        for (const resolve of waiters) resolve();
+      }
+    });
   }
 
   /** The socket's send buffer drained somewhat: a consumer back under the soft limit is no longer slow. */
@@ -297,6 +326,32 @@ export class Sessions {
     }
   }
 
+  /**
+   * Graceful shutdown, in order: (1) stop taking work: every frame from now on is
+   * answered UNAVAILABLE and a socket that still opens is closed at once; (2) wait until
+   * every frame already accepted has been carried out and answered; (3) close every
+   * connection with `code`, each once its send buffer has drained, so the answers and
+   * the close frame reach the client instead of being cut off. Bounded by `deadline`
+   * (Date.now() ms): connections still busy then are closed regardless.
+   */
+  async shutdown(code: number, reason: string, deadline: number): Promise<void> {
+    this.#draining = true;
+    // One turn of the event loop first: frames already in the sockets' receive buffers
+    // are read (and refused) now, not cut off by the close below.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await withDeadline(this.#inflight === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.#idleWaiters.push(resolve)), deadline);
+    const hub = this.#deps.hub;
+    await Promise.all([...hub.connections()].map(async (conn) => {
+      await withDeadline(hub.whenWritable(conn, 0), deadline);
+      conn.socket?.end(code, reason);
+    }));
+  }
+
+  /** Frames dispatched and not yet answered. */
+  get inflight(): number {
+    return this.#inflight;
+  }
+
   /** One sweep tick (the timer calls it; tests call it with their clock). */
   tick(now: number = this.#now()): void {
     this.#sweep.tick(now);
@@ -313,4 +368,11 @@ export class Sessions {
     clearInterval(this.#timer);
     this.#timer = undefined;
   }
+}
+
+/** Resolves when `work` settles or at `deadline` (Date.now() ms), whichever comes first. */
+async function withDeadline(work: Promise<unknown>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))))]);
+  clearTimeout(timer);
 }
