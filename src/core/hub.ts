@@ -184,14 +184,17 @@ export class Hub {
   /**
    * Fans a frame out to every subscriber of `logical`, here and on other nodes.
    * Rejects only when the broker could not take the message for other nodes; local
-   * delivery has happened by then.
+   * delivery has happened by then. Resolves with how far it went: the local sockets it
+   * was handed to plus the other nodes the broker handed it to (this node's own broker
+   * subscription not counted). 0 means nobody was subscribed anywhere.
    */
-  async publish(logical: string, frame: ServerFrame): Promise<void> {
+  async publish(logical: string, frame: ServerFrame): Promise<number> {
     const encoded = new EncodedFrame(frame);
-    this.#publishLocal(logical, encoded);
-    if (this.#broker.spansNodes) {
-      await this.#broker.publish({ topic: logical, payload: encoded.get('msgpack').bytes, origin: this.#nodeId });
-    }
+    const local = this.#publishLocal(logical, encoded);
+    if (!this.#broker.spansNodes) return local;
+    const nodes = await this.#broker.publish({ topic: logical, payload: encoded.get('msgpack').bytes, origin: this.#nodeId });
+    const self = this.#interest.has(logical) || this.#lingering.has(logical) ? 1 : 0;
+    return local + Math.max(0, nodes - self);
   }
 
   /**
@@ -248,15 +251,19 @@ export class Hub {
     else this.#drainWaiters.set(conn, still);
   }
 
-  #publishLocal(logical: string, encoded: EncodedFrame): void {
+  /** Hands the frame to every local subscriber of `logical`; returns how many sockets that was. */
+  #publishLocal(logical: string, encoded: EncodedFrame): number {
+    let reached = 0;
     for (const format of FORMATS) {
       const topic = formatTopic(logical, format);
       const subscribers = this.#fanout.numSubscribers(topic);
       if (subscribers === 0) continue;
+      reached += subscribers;
       this.#metrics?.inc('frames_out_total', subscribers);
       const { bytes, binary } = encoded.get(format);
       this.#fanout.publish(topic, bytes, binary);
     }
+    return reached;
   }
 
   /** This node's control topic: other nodes address it to act on connections it owns. */

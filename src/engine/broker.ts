@@ -25,9 +25,11 @@ export interface Broker {
    * Sends the message to every other node subscribed to its topic. Ordering: messages
    * published by one node on one topic arrive in publish order. Delivery is
    * at-most-once across a broker reconnect; the promise rejects when the message
-   * could not be handed to the broker, so the caller can tell the sender.
+   * could not be handed to the broker, so the caller can tell the sender. Resolves
+   * with the number of subscribed nodes the broker handed it to (the publishing node
+   * included when it is subscribed to the topic itself); 0 with no other node.
    */
-  publish(message: BrokerMessage): Promise<void>;
+  publish(message: BrokerMessage): Promise<number>;
   /** Starts receiving messages for `topic`. Idempotent. */
   subscribe(topic: string): Promise<void>;
   /** Stops receiving messages for `topic`. Idempotent. */

@@ -134,3 +134,17 @@ t.test('frames from other nodes fan out once per format; own echoes are dropped'
   t.equal(broker.published.length, 1, 'a local publish is forwarded to other nodes once');
   t.equal(j.socket.ofType('broadcast').length, 2);
 });
+
+t.test('publish says how far a frame went: local sockets plus other nodes, not counting its own subscription', async (t) => {
+  const { broker, hub, open } = setup(t);
+  broker.autoConfirm = () => true;
+  const frame = { type: 'broadcast' as const, data: { mid: 'x', from: 'ops', content: 1, timestamp: 1 } };
+  t.equal(await hub.publish('u:nobody', { ...frame }), 0, 'nobody anywhere');
+  broker.receivers = 2;
+  t.equal(await hub.publish('u:nobody', { ...frame }), 2, 'two other nodes');
+  const a = open('a');
+  const b = open('b', 'msgpack');
+  await Promise.all([hub.add(a.conn), hub.add(b.conn)]);
+  broker.receivers = 1; // only this node's own subscription
+  t.equal(await hub.publish('all', { ...frame }), 2, 'two local sockets; the own broker subscription is not another node');
+});

@@ -129,8 +129,12 @@ export class ControlledBroker implements Broker {
   autoConfirm: (topic: string) => boolean = () => false;
   #handler: BrokerHandler | undefined;
 
-  async publish(message: BrokerMessage): Promise<void> {
+  /** Other nodes a publish reaches (what Redis would report). */
+  receivers = 0;
+
+  async publish(message: BrokerMessage): Promise<number> {
     this.published.push(message);
+    return this.receivers;
   }
 
   subscribe(topic: string): Promise<void> {

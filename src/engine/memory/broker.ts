@@ -10,7 +10,9 @@ export class MemoryBroker implements Broker {
   readonly topics = new Set<string>();
   #handler: BrokerHandler | undefined;
 
-  async publish(_message: BrokerMessage): Promise<void> {}
+  async publish(_message: BrokerMessage): Promise<number> {
+    return 0;
+  }
 
   async subscribe(topic: string): Promise<void> {
     this.topics.add(topic);

@@ -72,7 +72,7 @@ export class RedisBroker implements Broker {
     return this.#publisher;
   }
 
-  async publish(message: BrokerMessage): Promise<void> {
+  async publish(message: BrokerMessage): Promise<number> {
     this.#open();
     const { topic, payload, origin } = message;
     checkTopic(topic);
@@ -89,8 +89,9 @@ export class RedisBroker implements Broker {
     data.set(payload, 1 + originBytes.length);
     const channel = this.#prefix + topic;
     try {
-      if (this.#sharded) await (this.#publisher as Cluster).spublish(channel, data);
-      else await (this.#publisher as Redis).publish(channel, data);
+      // Both answer with the number of subscriber connections (one per subscribed node).
+      if (this.#sharded) return Number(await (this.#publisher as Cluster).spublish(channel, data));
+      return await (this.#publisher as Redis).publish(channel, data);
     } catch (err) {
       throw toRedisError(err);
     }
