@@ -11,6 +11,7 @@ import { Admission } from './core/admission.js';
 import { Authenticator } from './core/auth.js';
 import { ClientHandler } from './core/client.js';
 import { Membership } from './core/membership.js';
+import { ResendGuard } from './core/resends.js';
 import { Sessions } from './core/session.js';
 import { ClusterControl } from './core/control.js';
 import { GroupPolicy } from './core/group-policy.js';
@@ -128,6 +129,7 @@ export class Gateway {
       presence,
       groups: new GroupPolicy(config.groups.open),
       membership,
+      resends: new ResendGuard(engines.idempotency, config.limits.dedupWindow),
       clock: Date.now,
       metrics,
     });

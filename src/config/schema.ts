@@ -161,6 +161,7 @@ export const SECTIONS: { readonly [K in Exclude<keyof Settings, 'server'>]-?: Sp
       maxConnPerIp: leaf('MaxConnPerIp', 1000, int(1, 10_000_000)),
       upgradesPerSecondPerIp: leaf('UpgradesPerSecondPerIp', 200, positive(1_000_000)),
       maxGroupsPerConn: leaf('MaxGroupsPerConn', 100, int(1, 100_000)),
+      dedupWindow: leaf('DedupWindow', 2 * MINUTE, duration(1 * SECOND, 24 * HOUR)),
     },
   },
   groups: {

@@ -102,6 +102,12 @@ export interface LimitsConfig {
   readonly upgradesPerSecondPerIp: number;
   /** Default 100. Groups one connection may be joined to at once. */
   readonly maxGroupsPerConn: number;
+  /**
+   * Default 120000 (2m). A `message`, `group` or `broadcast` frame resent by the same
+   * user with the same `id` (and the same content) within this window is not delivered
+   * again; the resend gets the first answer. Cluster-wide in Redis mode.
+   */
+  readonly dedupWindow: number;
 }
 
 /** Who may join which group. */

@@ -8,6 +8,7 @@ import type { Metrics } from '../metrics/registry.js';
 import type { Messaging } from './messaging.js';
 import type { Membership } from './membership.js';
 import type { PresenceService } from './presence.js';
+import { frameFingerprint, type ResendGuard } from './resends.js';
 
 export interface ClientDeps {
   hub: Hub;
@@ -15,6 +16,7 @@ export interface ClientDeps {
   presence: PresenceService;
   groups: GroupPolicy;
   membership: Membership;
+  resends: ResendGuard;
   clock: () => number;
   metrics: Metrics;
 }
@@ -77,13 +79,17 @@ export class ClientHandler {
       case 'group': {
         if (!conn.groups.has(frame.data.group)) throw new GatewayError('FORBIDDEN', `not a member of ${frame.data.group}`);
         this.deps.metrics.inc('messages_group_total');
-        reply(await messaging.group(userId, frame.data.group, frame.data.content));
+        const { group, content } = frame.data;
+        const send = () => messaging.group(userId, group, content);
+        reply(id === undefined ? await send() : await this.deps.resends.once(userId, 'group', id, frameFingerprint('group', group, content), send));
         return;
       }
       case 'broadcast': {
         if (!conn.principal.perms.has('broadcast')) throw new GatewayError('FORBIDDEN', 'broadcast needs the broadcast permission');
         this.deps.metrics.inc('messages_broadcast_total');
-        reply(await messaging.broadcast(userId, frame.data.content));
+        const { content } = frame.data;
+        const send = () => messaging.broadcast(userId, content);
+        reply(id === undefined ? await send() : await this.deps.resends.once(userId, 'broadcast', id, frameFingerprint('broadcast', '', content), send));
         return;
       }
       case 'status':

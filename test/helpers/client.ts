@@ -24,6 +24,8 @@ export class TestClient {
   #waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
   #cursor = 0;
   #nextId = 0;
+  /** Ids unique across clients: the gateway takes a frame resent by a user with the same id (and content) for a resend. */
+  readonly #idPrefix = `r${Math.random().toString(36).slice(2, 8)}-`;
 
   private constructor(readonly ws: WebSocket, readonly format: Format) {
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
@@ -74,7 +76,7 @@ export class TestClient {
 
   /** Sends a frame with a fresh id and waits for the reply carrying that id. */
   async request(frame: Frame, timeoutMs = 5000): Promise<Frame> {
-    const id = frame.id ?? `r${++this.#nextId}`;
+    const id = frame.id ?? `${this.#idPrefix}${++this.#nextId}`;
     const reply = this.waitFor((f) => f.id === id, timeoutMs, `reply to ${frame.type} ${id}`);
     this.send({ ...frame, id });
     return reply;

@@ -3,6 +3,8 @@ import { Admission } from '../../src/core/admission.js';
 import type { Principal } from '../../src/core/auth.js';
 import { ClientHandler } from '../../src/core/client.js';
 import { Membership } from '../../src/core/membership.js';
+import { ResendGuard } from '../../src/core/resends.js';
+import { MemoryIdempotencyStore } from '../../src/engine/memory/idempotency.js';
 import type { Connection } from '../../src/core/connection.js';
 import { GroupPolicy } from '../../src/core/group-policy.js';
 import { Hub } from '../../src/core/hub.js';
@@ -103,7 +105,7 @@ export function createCore(opts: CoreOptions = {}) {
   const admission = new Admission(hub, { maxConn: opts.maxConn ?? 100, maxConnPerUser, perUserPolicy });
   const ipGuard = new IpGuard({ maxConnPerIp: opts.maxConnPerIp ?? 100, upgradesPerSecondPerIp: opts.upgradesPerSecondPerIp ?? 1000 });
   const membership = new Membership({ hub, presence, maxGroupsPerConn: 3 });
-  const client = new ClientHandler({ hub, messaging, presence, groups: new GroupPolicy(opts.groupsOpen ?? ['*']), membership, clock: () => 1_700_000_000_000, metrics });
+  const client = new ClientHandler({ hub, messaging, presence, groups: new GroupPolicy(opts.groupsOpen ?? ['*']), membership, resends: new ResendGuard(new MemoryIdempotencyStore(), 120_000), clock: () => 1_700_000_000_000, metrics });
   /** Every frame the session dispatched, so a test can await its answer. */
   const handled: Promise<void>[] = [];
   const auth = new FakeVerifier();
