@@ -9,7 +9,10 @@ import { DEFAULT_CODEC_LIMITS } from './protocol/codec.js';
 import { Admission } from './core/admission.js';
 import { Authenticator } from './core/auth.js';
 import { ClientHandler } from './core/client.js';
+import { DirectPolicy } from './core/direct-policy.js';
+import { ContentFilter } from './core/filter/content-filter.js';
 import { GroupPolicy } from './core/group-policy.js';
+import { Rooms } from './core/rooms.js';
 import { Hub } from './core/hub.js';
 import { IdGenerator } from './core/ids.js';
 import { IpGuard, UserRateLimiter } from './core/limits.js';
@@ -50,6 +53,8 @@ export class Gateway {
     readonly metrics: Metrics,
     private readonly parts: {
       messaging: Messaging;
+      rooms: Rooms;
+      filter: ContentFilter;
       presence: PresenceService;
       userRate: UserRateLimiter;
       monitor: Monitor;
@@ -77,6 +82,7 @@ export class Gateway {
       : uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile, ...(config.tls.passphrase !== undefined ? { passphrase: config.tls.passphrase } : {}) });
 
     const hub = new Hub({ app, broker: engines.broker, nodeId, log: log.child({ module: 'hub' }) });
+    const groupPolicy = new GroupPolicy(config.groups);
     const presence = new PresenceService({
       store: engines.presence,
       hub,
@@ -85,6 +91,7 @@ export class Gateway {
         ...config.presence,
         limit: { max: config.limits.maxConnPerUser, policy: config.limits.perUserPolicy },
         nodeLease: config.cluster.nodeLease,
+        hidden: (group) => !groupPolicy.presenceVisible(group),
       },
       log: log.child({ module: 'presence' }),
     });
@@ -101,12 +108,26 @@ export class Gateway {
     );
     const admission = new Admission(hub, { maxConn: config.server.maxConn, maxConnPerUser: config.limits.maxConnPerUser, perUserPolicy: config.limits.perUserPolicy });
     const metrics = new Metrics();
+    const filter = new ContentFilter(config.filter, log.child({ module: 'filter' }), (action) => metrics.incLabelled('filter_hits_total', action));
+    const rooms = new Rooms({
+      hub,
+      policy: groupPolicy,
+      history: engines.history,
+      presence,
+      members: engines.presence,
+      filter,
+      ids: new IdGenerator(),
+      metrics,
+      maxGroupsPerConn: config.limits.maxGroupsPerConn,
+      clock: Date.now,
+    });
     const client = new ClientHandler({
       hub,
       messaging,
       presence,
-      groups: new GroupPolicy(config.groups.open),
-      maxGroupsPerConn: config.limits.maxGroupsPerConn,
+      rooms,
+      direct: new DirectPolicy({ policy: config.directMessages, hub, members: engines.presence }),
+      filter,
       clock: Date.now,
       metrics,
     });
@@ -145,10 +166,11 @@ export class Gateway {
     const monitor = new Monitor(metrics, config.monitor, log.child({ module: 'monitor' }));
     const inboxSweep = setInterval(() => {
       engines.inbox.sweep().catch((err: unknown) => log.error({ err }, 'inbox sweep failed'));
+      engines.history.sweep().catch((err: unknown) => log.error({ err }, 'history sweep failed'));
     }, 60_000);
     inboxSweep.unref();
 
-    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, presence, userRate, monitor, sweep, log, inboxSweep }, nodeId);
+    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, rooms, filter, presence, userRate, monitor, sweep, log, inboxSweep }, nodeId);
     await hub.start().catch((err: unknown) => log.warn({ err }, 'could not subscribe the control topic yet; the broker retries'));
     presence.startLeases();
     userRate.start();
@@ -171,6 +193,14 @@ export class Gateway {
         resolve();
       });
     });
+  }
+
+  /**
+   * Re-reads the content filter's WordsFile (SIGHUP). Connections are untouched; a bad
+   * file keeps the previous list. Returns whether the new list took effect.
+   */
+  reloadFilter(): boolean {
+    return this.parts.filter.reload();
   }
 
   /** The bound port (useful with Port 0). */
@@ -200,7 +230,7 @@ export class Gateway {
     // Idle HTTP keep-alive sockets would otherwise hold the event loop for uWS's 10 s idle timeout.
     // close() exists in this uWS build but is missing from its type declarations.
     (this.app as TemplatedApp & { close(): void }).close();
-    const settled = Promise.all([this.parts.messaging.idle(), this.parts.presence.idle()]);
+    const settled = Promise.all([this.parts.messaging.idle(), this.parts.rooms.idle(), this.parts.presence.idle()]);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([settled, new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))))]);
     clearTimeout(timer);

@@ -23,6 +23,10 @@ export interface Principal {
   readonly groups: readonly string[];
   /** Permissions from the `perms` claim, e.g. `broadcast`. */
   readonly perms: ReadonlySet<string>;
+  /** Group names or patterns the user may publish to where a rule says `Publish: claim`, from the `publish` claim. */
+  readonly publish: readonly string[];
+  /** Users this one may message under `DirectMessages: shared-group` without sharing a group, from the `contacts` claim. */
+  readonly contacts: ReadonlySet<string>;
 }
 
 /** Tokens longer than this are refused before any crypto runs (cheap DoS guard). */
@@ -120,11 +124,15 @@ function principalFrom(payload: JWTPayload): Principal {
   if (typeof sub !== 'string' || !isUserId(sub)) throw new GatewayError('UNAUTHORIZED', 'token sub is not a valid user id');
   const groups = stringList(payload['groups'], 'groups');
   const perms = stringList(payload['perms'], 'perms');
-  // Most tokens carry neither claim: share one empty list and set instead of one per connection.
+  const publish = stringList(payload['publish'], 'publish');
+  const contacts = stringList(payload['contacts'], 'contacts');
+  // Most tokens carry none of these claims: share one empty list and set instead of one per connection.
   return Object.freeze({
     userId: sub,
     groups: groups.length === 0 ? NO_GROUPS : Object.freeze(groups),
     perms: perms.length === 0 ? NO_PERMS : new Set(perms),
+    publish: publish.length === 0 ? NO_GROUPS : Object.freeze(publish),
+    contacts: contacts.length === 0 ? NO_PERMS : new Set(contacts),
   });
 }
 

@@ -2,19 +2,22 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { ClientFrame, ServerFrame } from '../protocol/frames.js';
 import { errorFrame } from '../protocol/codec.js';
 import type { Connection } from './connection.js';
-import type { GroupPolicy } from './group-policy.js';
+import type { DirectPolicy } from './direct-policy.js';
+import type { ContentFilter } from './filter/content-filter.js';
 import type { Hub } from './hub.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { Messaging } from './messaging.js';
 import type { PresenceService } from './presence.js';
+import type { Rooms } from './rooms.js';
 import { topics } from './topics.js';
 
 export interface ClientDeps {
   hub: Hub;
   messaging: Messaging;
   presence: PresenceService;
-  groups: GroupPolicy;
-  maxGroupsPerConn: number;
+  rooms: Rooms;
+  direct: DirectPolicy;
+  filter: ContentFilter;
   clock: () => number;
   metrics: Metrics;
 }
@@ -57,24 +60,15 @@ export class ClientHandler {
         if (frame.data.from !== undefined && frame.data.from !== userId) {
           throw new GatewayError('FORBIDDEN', 'data.from must be your own user id');
         }
+        await this.deps.direct.check(conn, frame.data.to);
+        const content = this.deps.filter.apply('message', frame.data.content);
         this.deps.metrics.inc('messages_direct_total');
-        reply(await messaging.direct(userId, frame.data.to, frame.data.content));
+        reply(await messaging.direct(userId, frame.data.to, content));
         return;
       }
-      case 'join': {
-        const group = frame.data.group;
-        if (!this.deps.groups.mayJoin(conn.principal.groups, group)) throw new GatewayError('FORBIDDEN', `may not join ${group}`);
-        if (!conn.groups.has(group)) {
-          if (conn.groups.size >= this.deps.maxGroupsPerConn) {
-            throw new GatewayError('BAD_REQUEST', `at most ${this.deps.maxGroupsPerConn} groups per connection`);
-          }
-          conn.groups.add(group);
-          hub.subscribe(conn, topics.group(group));
-          await presence.joined(conn, group);
-        }
-        reply({ status: 'ok', group, timestamp: this.deps.clock() });
+      case 'join':
+        await this.deps.rooms.join(conn, frame.data, id);
         return;
-      }
       case 'leave': {
         const group = frame.data.group;
         if (conn.groups.delete(group)) {
@@ -84,16 +78,17 @@ export class ClientHandler {
         reply({ status: 'ok', group, timestamp: this.deps.clock() });
         return;
       }
-      case 'group': {
-        if (!conn.groups.has(frame.data.group)) throw new GatewayError('FORBIDDEN', `not a member of ${frame.data.group}`);
-        this.deps.metrics.inc('messages_group_total');
-        reply(await messaging.group(userId, frame.data.group, frame.data.content));
+      case 'group':
+        reply(await this.deps.rooms.publish(conn, frame.data));
         return;
-      }
+      case 'history':
+        hub.send(conn, await this.deps.rooms.history(conn, frame.data, id));
+        return;
       case 'broadcast': {
         if (!conn.principal.perms.has('broadcast')) throw new GatewayError('FORBIDDEN', 'broadcast needs the broadcast permission');
+        const content = this.deps.filter.apply('broadcast', frame.data.content);
         this.deps.metrics.inc('messages_broadcast_total');
-        reply(await messaging.broadcast(userId, frame.data.content));
+        reply(await messaging.broadcast(userId, content));
         return;
       }
       case 'status':
@@ -110,7 +105,10 @@ export class ClientHandler {
         return;
       case 'presence': {
         const data = frame.data;
-        if ('group' in data) reply(await presence.groupQuery(conn, data.group), 'presence');
+        if ('group' in data) {
+          this.deps.rooms.checkPresenceQuery(data.group);
+          reply(await presence.groupQuery(conn, data.group), 'presence');
+        }
         else reply({ users: await presence.query(data.users) }, 'presence');
         return;
       }

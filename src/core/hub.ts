@@ -24,6 +24,8 @@ export class Hub {
   readonly #byUser = new Map<string, Set<Connection>>();
   /** Local subscriber count per logical topic, summed over formats. */
   readonly #interest = new Map<string, number>();
+  /** Observers of a logical topic's local fan-out (group recovery buffers live frames with them). */
+  readonly #taps = new Map<string, Set<(frame: ServerFrame) => void>>();
   readonly #app: TemplatedApp;
   readonly #broker: Broker;
   readonly #nodeId: string;
@@ -115,7 +117,51 @@ export class Hub {
     return socket.send(bytes, binary) !== 2;
   }
 
+  /**
+   * Calls `observer` with every frame fanned out on `logical` on this node (published
+   * here or received from the broker), synchronously, until the returned function is
+   * called. Lets a caller see live frames for a connection it has not subscribed yet.
+   */
+  tap(logical: string, observer: (frame: ServerFrame) => void): () => void {
+    let set = this.#taps.get(logical);
+    if (set === undefined) {
+      set = new Set();
+      this.#taps.set(logical, set);
+    }
+    set.add(observer);
+    return () => {
+      set.delete(observer);
+      if (set.size === 0 && this.#taps.get(logical) === set) this.#taps.delete(logical);
+    };
+  }
+
+  /**
+   * Holds this node's interest in `logical` as a subscriber would, and resolves once
+   * the broker subscription is in place (so frames other nodes publish from now on
+   * reach this node). The returned function lets go.
+   */
+  async retain(logical: string): Promise<() => void> {
+    const before = this.#interest.get(logical) ?? 0;
+    this.#interest.set(logical, before + 1);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.#addInterest(logical, -1);
+    };
+    try {
+      // Asked even when others hold the topic: their subscribe may still be in flight, and it is idempotent.
+      if (this.#broker.spansNodes) await this.#broker.subscribe(logical);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return release;
+  }
+
   #publishLocal(logical: string, encoded: EncodedFrame): void {
+    const taps = this.#taps.get(logical);
+    if (taps !== undefined) for (const observer of taps) observer(encoded.frame);
     for (const format of FORMATS) {
       const topic = formatTopic(logical, format);
       if (this.#app.numSubscribers(topic) === 0) continue;
@@ -181,9 +227,12 @@ export class Hub {
 
   /** Wired to uWS's `subscription` handler: keeps broker subscriptions in step with local interest. */
   onSubscription(formatTopicName: string, newCount: number, oldCount: number): void {
-    const logical = logicalTopic(formatTopicName);
+    this.#addInterest(logicalTopic(formatTopicName), newCount - oldCount);
+  }
+
+  #addInterest(logical: string, delta: number): void {
     const before = this.#interest.get(logical) ?? 0;
-    const after = before + (newCount - oldCount);
+    const after = before + delta;
     if (after > 0) this.#interest.set(logical, after);
     else this.#interest.delete(logical);
     if (before === 0 && after > 0) {

@@ -17,6 +17,8 @@ export interface PresenceSettings {
   maxWatch: number;
   /** Whether members of a group receive join/leave events of that group. */
   groupEvents: boolean;
+  /** Groups whose presence is hidden (rule `Presence: none`): no join/leave events even with groupEvents. */
+  hidden?: (group: string) => boolean;
 }
 
 /** Online members returned by a group presence query at most (the count is always exact). */
@@ -230,12 +232,12 @@ export class PresenceService {
 
   async joined(conn: Connection, group: string): Promise<void> {
     await this.#store.join(group, conn.principal.userId, conn.id);
-    if (this.#settings.groupEvents) await this.#member(group, conn.principal.userId, 'join');
+    if (this.#settings.groupEvents && this.#settings.hidden?.(group) !== true) await this.#member(group, conn.principal.userId, 'join');
   }
 
   async left(conn: Connection, group: string): Promise<void> {
     await this.#store.leave(group, conn.principal.userId, conn.id);
-    if (this.#settings.groupEvents) await this.#member(group, conn.principal.userId, 'leave');
+    if (this.#settings.groupEvents && this.#settings.hidden?.(group) !== true) await this.#member(group, conn.principal.userId, 'leave');
   }
 
   async isConnected(userId: string): Promise<boolean> {

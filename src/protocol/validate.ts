@@ -248,8 +248,9 @@ function since(data: PlainObject): { offset: number; epoch: string } | undefined
   if (!isPlainObject(value)) throw bad(`data.since: expected an object {offset, epoch}, got ${describe(value)}`);
   const offset = counter(value, 'offset', 'data.since.offset');
   const epoch = own(value, 'epoch');
-  if (typeof epoch !== 'string' || epoch.length === 0 || epoch.length > MAX_EPOCH_LENGTH) {
-    throw bad(`data.since.epoch: expected a string of 1-${MAX_EPOCH_LENGTH} characters`);
+  // '' is the epoch of a group that had no history yet, as the gateway reported it.
+  if (typeof epoch !== 'string' || epoch.length > MAX_EPOCH_LENGTH) {
+    throw bad(`data.since.epoch: expected a string of 0-${MAX_EPOCH_LENGTH} characters`);
   }
   return { offset, epoch };
 }

@@ -4,6 +4,7 @@ import type { Engines } from '../../engines.js';
 import type { InboxOptions } from '../inbox.js';
 import { RedisBroker } from './broker.js';
 import { closeRedis, createRedis, errorText, RedisHealth } from './connection.js';
+import { RedisGroupHistory } from './history.js';
 import { RedisInbox } from './inbox.js';
 import { RedisPresenceStore } from './presence.js';
 import { RedisRateShare } from './rate-share.js';
@@ -37,19 +38,21 @@ export async function createRedisEngines(cfg: RedisConfig, inbox: InboxOptions, 
   });
   const redisInbox = new RedisInbox({ ...inbox, client: commands, keyPrefix: cfg.keyPrefix, log });
   const rateShare = new RedisRateShare({ client: commands, keyPrefix: cfg.keyPrefix, log });
+  const history = new RedisGroupHistory({ client: commands, keyPrefix: cfg.keyPrefix, log });
   log.info({ type: cfg.type, endpoints: cfg.endpoints.length, keyPrefix: cfg.keyPrefix, nodeId }, 'redis engines created');
   let closed = false;
   return {
     broker,
     inbox: redisInbox,
     presence,
+    history,
     rateShare,
     notReadyReason: () => health.notReadyReason(),
     onRecovered: (callback) => health.onRecovered(callback),
     close: async () => {
       if (closed) return;
       closed = true;
-      const results = await Promise.allSettled([redisInbox.close(), presence.close(), rateShare.close(), broker.close()]);
+      const results = await Promise.allSettled([redisInbox.close(), history.close(), presence.close(), rateShare.close(), broker.close()]);
       await closeRedis(commands);
       for (const r of results) {
         if (r.status === 'rejected') log.warn({ err: errorText(r.reason) }, 'closing a redis engine failed');
