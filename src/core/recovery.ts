@@ -39,10 +39,18 @@ export interface RecoveryResult {
  *     anywhere from now on are seen;
  *  2. read history after `since.offset` (paged), checking that it is one unbroken run
  *     of offsets starting right after it, in the same epoch;
- *  3. in one synchronous step (one corked write): send the ack, the recovered messages
+ *  3. wait for this node's publishes of the group that were already under way (their
+ *     appends may be in what was read, their fan-out not yet done: `inOrder`), then,
+ *     in one synchronous step (one corked write): send the ack, the recovered messages
  *     (`recovered: true`), then the buffered live frames minus those already replayed
  *     (same epoch, offset <= the last replayed), then subscribe the socket and drop
  *     the tap. No frame can arrive between these, so nothing is lost or doubled.
+ *
+ * Across nodes one window remains: a message appended on another node before the
+ * read whose broker copy arrives here only after step 3 reaches the member twice
+ * (never zero times). Its offset is <= the one the ack reports, so a client that
+ * drops group frames with an offset it has already processed (same epoch) sees each
+ * message once; docs/protocol.md asks clients to do so.
  *
  * `since.offset` 0 means "nothing seen": any epoch is then fine, and recovery succeeds
  * when the history still starts at offset 1.
@@ -50,10 +58,13 @@ export interface RecoveryResult {
 export class Recovery {
   readonly #hub: Hub;
   readonly #history: GroupHistory;
+  readonly #inOrder: (group: string, task: () => Promise<void>) => Promise<void>;
 
-  constructor(deps: { hub: Hub; history: GroupHistory }) {
+  /** `inOrder` runs a task after the group's publishes queued on this node before it. */
+  constructor(deps: { hub: Hub; history: GroupHistory; inOrder: (group: string, task: () => Promise<void>) => Promise<void> }) {
     this.#hub = deps.hub;
     this.#history = deps.history;
+    this.#inOrder = deps.inOrder;
   }
 
   /**
@@ -74,23 +85,34 @@ export class Recovery {
     try {
       release = await this.#hub.retain(topic);
       const { recovered, position, entries } = await this.#read(group, since);
-      const socket = conn.socket;
-      if (socket === undefined) return false;
-      const last = entries.length === 0 ? since.offset : entries[entries.length - 1]!.offset;
-      socket.cork(() => {
-        this.#hub.send(conn, ack({ recovered, position, count: entries.length }));
-        for (const entry of entries) this.#hub.send(conn, historyFrame(group, position.epoch, entry, true));
-        for (const frame of buffered) {
-          if (recovered && frame.type === 'group' && frame.data.epoch === position.epoch && frame.data.offset !== undefined && frame.data.offset <= last) continue;
-          this.#hub.send(conn, frame);
-        }
-        this.#hub.subscribe(conn, topic);
+      let sent = false;
+      await this.#inOrder(group, async () => {
+        const socket = conn.socket;
+        if (socket === undefined) return;
+        sent = true;
+        this.#flush(conn, group, since, { recovered, position, entries }, buffered, ack);
       });
-      return true;
+      return sent;
     } finally {
       untap();
       release?.();
     }
+  }
+
+  #flush(conn: Connection, group: string, since: StreamPosition, read: { recovered: boolean; position: StreamPosition; entries: HistoryEntry[] },
+    buffered: ServerFrame[], ack: (result: RecoveryResult) => ServerFrame): void {
+    const { recovered, position, entries } = read;
+    const last = entries.length === 0 ? since.offset : entries[entries.length - 1]!.offset;
+    const topic = topics.group(group);
+    conn.socket!.cork(() => {
+      this.#hub.send(conn, ack({ recovered, position, count: entries.length }));
+      for (const entry of entries) this.#hub.send(conn, historyFrame(group, position.epoch, entry, true));
+      for (const frame of buffered) {
+        if (recovered && frame.type === 'group' && frame.data.epoch === position.epoch && frame.data.offset !== undefined && frame.data.offset <= last) continue;
+        this.#hub.send(conn, frame);
+      }
+      this.#hub.subscribe(conn, topic);
+    });
   }
 
   async #read(group: string, since: StreamPosition): Promise<{ recovered: boolean; position: StreamPosition; entries: HistoryEntry[] }> {

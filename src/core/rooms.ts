@@ -49,7 +49,7 @@ export class Rooms {
 
   constructor(deps: RoomsDeps) {
     this.#deps = deps;
-    this.#recovery = new Recovery({ hub: deps.hub, history: deps.history });
+    this.#recovery = new Recovery({ hub: deps.hub, history: deps.history, inOrder: (group, task) => this.#publishes.run(group, task) });
   }
 
   /**
