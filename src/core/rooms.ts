@@ -88,16 +88,25 @@ export class Rooms {
     } catch (err) {
       // Told "joined" only once delivery is in place: undo the membership.
       conn.groups.delete(group);
-      await this.#deps.presence.left(conn, group);
+      await this.#deps.presence.left(conn, group).catch((leaveErr: unknown) => conn.log.warn({ err: leaveErr, group }, 'could not undo a group membership in presence'));
       throw err;
     }
   }
 
+  /**
+   * Records the membership. When the presence store is unreachable the join still
+   * stands on this node (as connections are admitted on local knowledge): presence
+   * re-registers every local membership when the store comes back (resync).
+   */
   async #admit(conn: Connection, group: string): Promise<void> {
     conn.groups.add(group);
     try {
       await this.#deps.presence.joined(conn, group);
     } catch (err) {
+      if (err instanceof GatewayError && err.code === 'UNAVAILABLE') {
+        conn.log.warn({ err, group }, 'presence store unavailable: group joined locally, will resync');
+        return;
+      }
       conn.groups.delete(group);
       throw err;
     }
