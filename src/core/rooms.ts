@@ -147,10 +147,15 @@ export class Rooms {
       return { mid, status: 'accepted', timestamp };
     }
     const entry = important ? { mid, from, content, timestamp, important: true as const } : { mid, from, content, timestamp };
-    const appended = this.#deps.history.append(group, entry, { size: limits.size, ttlMs: limits.ttl });
+    // Settled into a value at once: it may fail while earlier publishes still hold the
+    // queue, and a rejection nobody is awaiting yet would be an unhandled one.
+    const appended = this.#deps.history.append(group, entry, { size: limits.size, ttlMs: limits.ttl })
+      .then((position) => ({ position }), (error: unknown) => ({ error }));
     // Queued behind earlier publishes of the group, so the fan-out follows offset order.
     return this.#publishes.run(group, async () => {
-      const { offset, epoch } = await appended;
+      const result = await appended;
+      if ('error' in result) throw result.error;
+      const { offset, epoch } = result.position;
       await hub.publish(topics.group(group), historyFrame(group, epoch, { offset, ...entry }, false));
       return { mid, status: 'accepted', timestamp, offset, epoch };
     });

@@ -1,4 +1,10 @@
 import t from 'tap';
+import { embeddedEngines } from '../../src/engines.js';
+import { GatewayError } from '../../src/errors.js';
+import { MemoryBroker } from '../../src/engine/memory/broker.js';
+import { MemoryGroupHistory } from '../../src/engine/memory/history.js';
+import { MemoryInbox } from '../../src/engine/memory/inbox.js';
+import { MemoryPresenceStore } from '../../src/engine/memory/presence.js';
 import { startGateway, tempDir } from '../helpers/gateway.js';
 import { TestClient, type Frame } from '../helpers/client.js';
 import { token } from '../helpers/tokens.js';
@@ -186,4 +192,32 @@ t.test('LMDB: history and its epoch survive a restart, so recovery works across 
   const ack = await member.request({ type: 'join', data: { group: 'chat:d', since: { offset: 2, epoch: acks[0]!.data.epoch } } });
   t.equal(ack.data.recovered, true);
   t.same((await groupFrames(member, 3)).map((f) => f.data.content), [3, 4, 5]);
+});
+
+t.test('a history store that fails: the sender gets UNAVAILABLE, nothing is delivered, the gateway lives on', async (t) => {
+  class FailingHistory extends MemoryGroupHistory {
+    failing = false;
+    override async append(...args: Parameters<MemoryGroupHistory['append']>): ReturnType<MemoryGroupHistory['append']> {
+      if (this.failing) {
+        // Fails after the next publish is queued behind it: its rejection must not go unhandled.
+        await new Promise((r) => setTimeout(r, 20));
+        throw new GatewayError('UNAVAILABLE', 'history store down');
+      }
+      return super.append(...args);
+    }
+  }
+  const history = new FailingHistory();
+  const engines = embeddedEngines(new MemoryBroker(), new MemoryInbox({ maxPerUser: 100, ttlMs: 60_000 }), new MemoryPresenceStore(), history);
+  const { url } = await startGateway(t, CONFIG, engines);
+  const a = await joinedUser(url, 'a', 'chat:f');
+  const b = await joinedUser(url, 'b', 'chat:f');
+  t.equal((await a.request({ type: 'group', data: { group: 'chat:f', content: 'ok' } })).data.offset, 1);
+  await b.next(isGroup);
+  history.failing = true;
+  const replies = await Promise.all([1, 2, 3].map((n) => a.request({ type: 'group', data: { group: 'chat:f', content: n } })));
+  t.same(replies.map((r) => r.data.code), ['UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE']);
+  history.failing = false;
+  const after = await a.request({ type: 'group', data: { group: 'chat:f', content: 'back' } });
+  t.equal(after.data.offset, 2, 'no offset was spent on the failures');
+  t.equal((await b.next(isGroup)).data.content, 'back', 'the failed ones were never delivered');
 });
