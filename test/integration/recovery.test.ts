@@ -221,3 +221,18 @@ t.test('a history store that fails: the sender gets UNAVAILABLE, nothing is deli
   t.equal(after.data.offset, 2, 'no offset was spent on the failures');
   t.equal((await b.next(isGroup)).data.content, 'back', 'the failed ones were never delivered');
 });
+
+t.test('recovery longer than one history page (500): every missed message, in order', async (t) => {
+  const { url } = await startGateway(t, CONFIG);
+  const sender = await joinedUser(url, 'sender', 'chat:long');
+  const sends: Promise<Frame>[] = [];
+  for (let i = 1; i <= 700; i++) sends.push(sender.request({ type: 'group', data: { group: 'chat:long', content: i } }, 20_000));
+  const acks = await Promise.all(sends);
+  const member = await user(url, 'member');
+  const ack = await member.request({ type: 'join', data: { group: 'chat:long', since: { offset: 0, epoch: '' } } });
+  t.equal(ack.data.recovered, true, 'offset 0: nothing seen, any epoch');
+  t.equal(ack.data.count, 700);
+  t.equal(ack.data.epoch, acks[0]!.data.epoch);
+  const frames = await groupFrames(member, 700);
+  t.ok(frames.every((f, i) => f.data.offset === i + 1 && f.data.content === i + 1), 'offsets and contents 1..700');
+});
