@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Signs a development JWT for a user: node scripts/token.mjs USER [--groups 'a,room:*'] [--perms broadcast] [--ttl 1h]
+// Signs a development JWT for a user: node scripts/token.mjs USER [--groups 'a,room:*'] [--perms broadcast]
+//   [--publish 'live:*'] [--contacts 'bob,carol'] [--ttl 1h]
 // Uses SWITCHBOARD_AUTH__SECRET, or the development secret from config.yaml.
 import { readFileSync } from 'node:fs';
 import { SignJWT } from 'jose';
@@ -8,7 +9,7 @@ import { parse } from 'yaml';
 const args = process.argv.slice(2);
 const user = args[0];
 if (!user || user.startsWith('--')) {
-  process.stderr.write("usage: node scripts/token.mjs USER [--groups 'lobby,room:*'] [--perms broadcast] [--ttl 1h]\n");
+  process.stderr.write("usage: node scripts/token.mjs USER [--groups 'lobby,room:*'] [--perms broadcast] [--publish 'live:*'] [--contacts bob,carol] [--ttl 1h]\n");
   process.exit(2);
 }
 const option = (name) => {
@@ -20,6 +21,8 @@ const secret = process.env.SWITCHBOARD_AUTH__SECRET ?? parse(readFileSync(new UR
 const claims = {};
 if (list(option('groups'))) claims.groups = list(option('groups'));
 if (list(option('perms'))) claims.perms = list(option('perms'));
+if (list(option('publish'))) claims.publish = list(option('publish'));
+if (list(option('contacts'))) claims.contacts = list(option('contacts'));
 const jwt = await new SignJWT(claims)
   .setProtectedHeader({ alg: 'HS256' })
   .setSubject(user)

@@ -6,6 +6,7 @@ import { MemoryBroker } from './engine/memory/broker.js';
 import { MemoryInbox } from './engine/memory/inbox.js';
 import { MemoryPresenceStore } from './engine/memory/presence.js';
 import { LmdbInbox } from './engine/lmdb/inbox.js';
+import { LmdbGroupHistory } from './engine/lmdb/history.js';
 import { LmdbPresenceStore } from './engine/lmdb/presence.js';
 
 /**
@@ -26,7 +27,8 @@ export async function createEngines(config: Config, nodeId: string, log: Logger)
       mkdirSync(config.offline.path, { recursive: true });
       const inbox = await LmdbInbox.open({ ...inboxOptions, path: config.offline.path, fsync: config.offline.fsync });
       const presence = await LmdbPresenceStore.open({ path: config.offline.path });
-      return embeddedEngines(new MemoryBroker(), inbox, presence);
+      const history = await LmdbGroupHistory.open({ path: config.offline.path });
+      return embeddedEngines(new MemoryBroker(), inbox, presence, history);
     }
     default:
       throw new Error(`unknown Offline.Engine ${String(config.offline.engine)}`);

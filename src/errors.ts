@@ -16,6 +16,7 @@ export const ERRORS = {
   RATE_LIMITED: { close: 1008, http: 429, message: 'rate limit exceeded' },
   TOO_LARGE: { close: 1009, http: 413, message: 'frame too large' },
   CONTENT_REJECTED: { close: 1008, http: 422, message: 'content rejected' },
+  GROUP_FULL: { close: 1008, http: 409, message: 'group is full' },
   TOO_MANY_CONNECTIONS: { close: 4029, http: 429, message: 'too many connections' },
   SERVER_FULL: { close: 1013, http: 503, message: 'server at connection capacity' },
   UNAVAILABLE: { close: 1013, http: 503, message: 'temporarily unavailable' },

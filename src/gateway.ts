@@ -14,7 +14,10 @@ import { Membership } from './core/membership.js';
 import { ResendGuard } from './core/resends.js';
 import { Sessions } from './core/session.js';
 import { ClusterControl } from './core/control.js';
+import { DirectPolicy } from './core/direct-policy.js';
+import { ContentFilter } from './core/filter/content-filter.js';
 import { GroupPolicy } from './core/group-policy.js';
+import { Rooms } from './core/rooms.js';
 import { Hub } from './core/hub.js';
 import { IdGenerator } from './core/ids.js';
 import { IpGuard, UserRateLimiter } from './core/limits.js';
@@ -65,6 +68,8 @@ export class Gateway {
     readonly metrics: Metrics,
     private readonly parts: {
       messaging: Messaging;
+      rooms: Rooms;
+      filter: ContentFilter;
       presence: PresenceService;
       userRate: UserRateLimiter;
       monitor: Monitor;
@@ -97,6 +102,7 @@ export class Gateway {
     const startedAt = Date.now();
     const metrics = new Metrics();
     const hub = new Hub({ fanout: app, broker: engines.broker, nodeId, log: log.child({ module: 'hub' }), metrics });
+    const groupPolicy = new GroupPolicy(config.groups);
     const presence = new PresenceService({
       store: engines.presence,
       hub,
@@ -105,6 +111,7 @@ export class Gateway {
         ...config.presence,
         limit: { max: config.limits.maxConnPerUser, policy: config.limits.perUserPolicy },
         nodeLease: config.cluster.nodeLease,
+        hidden: (group) => !groupPolicy.presenceVisible(group),
       },
       log: log.child({ module: 'presence' }),
     });
@@ -123,13 +130,28 @@ export class Gateway {
     );
     const admission = new Admission(hub, { maxConn: config.server.maxConn, maxConnPerUser: config.limits.maxConnPerUser, perUserPolicy: config.limits.perUserPolicy });
     const membership = new Membership({ hub, presence, maxGroupsPerConn: config.limits.maxGroupsPerConn });
+    const filter = new ContentFilter(config.filter, log.child({ module: 'filter' }), (action) => metrics.incLabelled('filter_hits_total', action));
+    const rooms = new Rooms({
+      hub,
+      policy: groupPolicy,
+      history: engines.history,
+      presence,
+      members: engines.presence,
+      filter,
+      ids: new IdGenerator(),
+      metrics,
+      membership,
+      clock: Date.now,
+    });
     const client = new ClientHandler({
       hub,
       messaging,
       presence,
-      groups: new GroupPolicy(config.groups.open),
+      rooms,
       membership,
       resends: new ResendGuard(engines.idempotency, config.limits.dedupWindow),
+      direct: new DirectPolicy({ policy: config.directMessages, hub, members: engines.presence }),
+      filter,
       clock: Date.now,
       metrics,
     });
@@ -175,6 +197,8 @@ export class Gateway {
       idempotency: engines.idempotency,
       services: {
         messaging,
+        rooms,
+        filter,
         presence,
         control: new ClusterControl({
           hub, membership, store: engines.presence, metrics, log: log.child({ module: 'control' }),
@@ -197,10 +221,11 @@ export class Gateway {
     const monitor = new Monitor(metrics, config.monitor, log.child({ module: 'monitor' }));
     const inboxSweep = setInterval(() => {
       engines.inbox.sweep().catch((err: unknown) => log.error({ err }, 'inbox sweep failed'));
+      engines.history.sweep().catch((err: unknown) => log.error({ err }, 'history sweep failed'));
     }, 60_000);
     inboxSweep.unref();
 
-    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, presence, userRate, monitor, sessions, log, inboxSweep, rates }, nodeId, apiRouter);
+    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, rooms, filter, presence, userRate, monitor, sessions, log, inboxSweep, rates }, nodeId, apiRouter);
     await hub.start().catch((err: unknown) => log.warn({ err }, 'could not subscribe the control topic yet; the broker retries'));
     presence.startLeases();
     userRate.start();
@@ -229,6 +254,14 @@ export class Gateway {
   /** Presence as this node runs it (grace timers, announcements). */
   get presence(): PresenceService {
     return this.parts.presence;
+  }
+
+  /**
+   * Re-reads the content filter's WordsFile (SIGHUP). Connections are untouched; a bad
+   * file keeps the previous list. Returns whether the new list took effect.
+   */
+  reloadFilter(): boolean {
+    return this.parts.filter.reload();
   }
 
   /** The bound port (useful with Port 0). */
@@ -264,7 +297,7 @@ export class Gateway {
     // Idle HTTP keep-alive sockets would otherwise hold the event loop for uWS's 10 s idle timeout.
     // close() exists in this uWS build but is missing from its type declarations.
     (this.app as TemplatedApp & { close(): void }).close();
-    const settled = Promise.all([this.parts.messaging.idle(), this.parts.presence.idle()]);
+    const settled = Promise.all([this.parts.messaging.idle(), this.parts.rooms.idle(), this.parts.presence.idle()]);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([settled, new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))))]);
     clearTimeout(timer);

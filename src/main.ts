@@ -62,6 +62,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Reload what can change without a restart (the content filter's word list); connections stay.
+  process.on('SIGHUP', () => {
+    log.info({ signal: 'SIGHUP' }, 'reloading the content filter word list');
+    gateway.reloadFilter();
+  });
 }
 
 void main();

@@ -45,7 +45,9 @@ const EXPECTED_DEFAULTS = {
     rateLimit: { messagesPerSecond: 20, burst: 40 }, maxConnPerIp: 1000, upgradesPerSecondPerIp: 200,
     maxGroupsPerConn: 100,
   },
-  groups: { open: [] },
+  groups: { open: [], rules: [], importantHistory: { size: 100, ttl: 86_400_000 } },
+  directMessages: 'anyone',
+  filter: { enable: false, words: [], wordsFile: undefined, action: 'reject', mask: '*', apply: ['message', 'group', 'broadcast', 'api'] },
   tls: undefined,
   compression: { enable: false },
   log: { level: 'info' },
@@ -393,4 +395,42 @@ t.test('an unreadable key file is refused', { skip: process.getuid?.() === 0 ? '
   const file = join(dir, 'locked.pem');
   writeFileSync(file, rsaPublicPem(), { mode: 0o000 });
   refuses(t, () => loadConfig({ env: { SWITCHBOARD_AUTH__PUBLICKEYFILE: file } }), `config: Auth.PublicKeyFile: cannot read ${file}: permission denied`);
+});
+
+t.test('Groups.Rules, Groups.ImportantHistory, DirectMessages and Filter', async (t) => {
+  const c = load([
+    'Groups:',
+    '  Rules:',
+    '    - {Match: "live:*", Join: open, Publish: claim, Presence: none, History: {Size: 500, TTL: 2h}}',
+    '    - {Match: "lobby:*", Join: open, MaxMembers: 8}',
+    '    - {Match: "team:*"}',
+    '  ImportantHistory: {Size: 20, TTL: 10m}',
+    'DirectMessages: shared-group',
+    'Filter: {Enable: true, Words: [bad, 坏蛋], Action: mask, Mask: "#", Apply: [group, message]}',
+  ].join('\n'));
+  t.strictSame(c.groups.rules, [
+    { match: 'live:*', join: 'open', publish: 'claim', presence: 'none', maxMembers: undefined, history: { size: 500, ttl: 7_200_000 } },
+    { match: 'lobby:*', join: 'open', publish: 'members', presence: 'members', maxMembers: 8, history: undefined },
+    { match: 'team:*', join: 'claim', publish: 'members', presence: 'members', maxMembers: undefined, history: undefined },
+  ]);
+  t.strictSame(c.groups.importantHistory, { size: 20, ttl: 600_000 });
+  t.equal(c.directMessages, 'shared-group');
+  t.strictSame(c.filter, { enable: true, words: ['bad', '坏蛋'], wordsFile: undefined, action: 'mask', mask: '#', apply: ['group', 'message'] });
+  const env = load('', { SWITCHBOARD_GROUPS__RULES: '[{"Match":"live:*","Join":"open","History":{"Size":3}}]', SWITCHBOARD_DIRECTMESSAGES: 'none' });
+  t.strictSame(env.groups.rules[0]!.history, { size: 3, ttl: 86_400_000 }, 'rules as JSON from the environment; History.TTL defaults to 1d');
+  t.equal(env.directMessages, 'none');
+
+  refuses(t, () => load('Groups: {Rules: [{Match: "a b"}]}'), /^config: Groups\.Rules\[0\]\.Match: got "a b", expected a group name/);
+  refuses(t, () => load('Groups: {Rules: [{Match: "x", Publish: everyone}]}'), /^config: Groups\.Rules\[0\]\.Publish: got "everyone", expected one of members, claim, none$/);
+  refuses(t, () => load('Groups: {Rules: [{Match: "x", maxMembers: 3}]}'), /^config: Groups\.Rules\[0\]\.maxMembers: unknown key \(did you mean MaxMembers\?/);
+  refuses(t, () => load('Groups: {Rules: [{Match: "x", MaxMembers: 0}]}'), /Groups\.Rules\[0\]\.MaxMembers: got 0/);
+  refuses(t, () => load('Groups: {Rules: [{Match: "x", History: {Size: 0}}]}'), /Groups\.Rules\[0\]\.History\.Size: got 0/);
+  refuses(t, () => load('Groups: {Rules: [{Match: "x", History: {TTL: 10ms}}]}'), /Groups\.Rules\[0\]\.History\.TTL: got "10ms"/);
+  refuses(t, () => load('Groups: {Rules: {Match: x}}'), /Groups\.Rules: got a mapping, expected a list of rules/);
+  refuses(t, () => load('', { SWITCHBOARD_GROUPS__RULES: '[{' }), /Groups\.Rules: got .* from SWITCHBOARD_GROUPS__RULES, expected a JSON list of rules/);
+  refuses(t, () => load('DirectMessages: friends'), /^config: DirectMessages: got "friends", expected one of anyone, shared-group, none$/);
+  refuses(t, () => load('Filter: {Mask: "**"}'), /^config: Filter\.Mask: got "\*\*", expected one character/);
+  refuses(t, () => load('Filter: {Apply: [email]}'), /^config: Filter\.Apply\[0\]: got "email", expected one of message, group, broadcast, api$/);
+  refuses(t, () => load('Filter: {Action: drop}'), /Filter\.Action: got "drop", expected one of reject, mask/);
+  refuses(t, () => load('Filter: {Enable: true, WordsFile: /nonexistent/words.txt}'), /^config: Filter\.WordsFile: cannot read \/nonexistent\/words\.txt: no such file$/);
 });

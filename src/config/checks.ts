@@ -28,6 +28,7 @@ export function finish(s: Settings, opts: FinishOptions): Config {
   if (s.limits.maxBackpressure < s.limits.maxMessageBytes) {
     throw new ConfigError(`Limits.MaxBackpressure: got ${formatSize(s.limits.maxBackpressure)}, expected at least Limits.MaxMessageBytes (${formatSize(s.limits.maxMessageBytes)})`);
   }
+  if (s.filter.enable && s.filter.wordsFile !== undefined) checkReadable('Filter.WordsFile', s.filter.wordsFile);
   return {
     ...s,
     auth: finishAuth(s.auth, opts),

@@ -7,11 +7,14 @@
  * a key, or a key whose parser returns the wrong type, fails to compile.
  */
 import {
+  type DirectMessagePolicy, type FilterConfig, type FilterTarget,
   type ClusterConfig, type CompressionConfig, type GroupsConfig, type HttpConfig, type JwtAlgorithm,
   type LimitsConfig, type LogConfig, type MonitorConfig, type OfflineConfig, type PresenceConfig,
   type RateLimitConfig, type RedisType, type ServerConfig,
   JWT_ALGORITHMS, LOG_LEVELS, OFFLINE_ENGINES, PER_USER_POLICIES, REDIS_TYPES,
+  DIRECT_MESSAGE_POLICIES, FILTER_ACTIONS, FILTER_TARGETS,
 } from './types.js';
+import { groupRules, maskChar, GROUP_PATTERN } from './rules.js';
 import {
   type Parser, bool, duration, int, list, nonEmpty, oneOf, optional, positive, size, text,
 } from './values.js';
@@ -85,6 +88,8 @@ export interface Settings {
   readonly auth: AuthSettings;
   readonly limits: LimitsConfig;
   readonly groups: GroupsConfig;
+  readonly directMessages: DirectMessagePolicy;
+  readonly filter: FilterConfig;
   readonly tls: TlsSettings;
   readonly compression: CompressionConfig;
   readonly log: LogConfig;
@@ -109,7 +114,6 @@ const GiB = 1024 * MiB;
 /** uWS accepts an idleTimeout of at most 960 seconds. */
 export const MAX_READ_TIMEOUT_MS = 960 * SECOND;
 
-const GROUP_PATTERN = /^[^\s*]*\*?$/;
 const NODE_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const API_KEY = /^\S{16,}$/;
 
@@ -170,6 +174,26 @@ export const SECTIONS: { readonly [K in Exclude<keyof Settings, 'server'>]-?: Sp
       open: leaf('Open', [], list(
         text('a group name with an optional trailing * (e.g. lobby, room:*)', (s) => s !== '' && GROUP_PATTERN.test(s)),
         'group patterns')),
+      rules: leaf('Rules', [], groupRules),
+      importantHistory: {
+        key: 'ImportantHistory',
+        fields: {
+          size: leaf('Size', 100, int(1, 100_000)),
+          ttl: leaf('TTL', DAY, duration(SECOND, 3650 * DAY)),
+        },
+      },
+    },
+  },
+  directMessages: leaf('DirectMessages', 'anyone', oneOf(DIRECT_MESSAGE_POLICIES)),
+  filter: {
+    key: 'Filter',
+    fields: {
+      enable: leaf('Enable', false, bool),
+      words: leaf('Words', [], list(text('a word or phrase', (s) => s.trim() !== ''), 'words')),
+      wordsFile: leaf('WordsFile', undefined, filePath),
+      action: leaf('Action', 'reject', oneOf(FILTER_ACTIONS)),
+      mask: leaf('Mask', '*', maskChar),
+      apply: leaf<readonly FilterTarget[]>('Apply', FILTER_TARGETS, list(oneOf(FILTER_TARGETS), `frame kinds (${FILTER_TARGETS.join(', ')})`)),
     },
   },
   tls: {

@@ -110,13 +110,72 @@ export interface LimitsConfig {
   readonly dedupWindow: number;
 }
 
-/** Who may join which group. */
+export const JOIN_RULES = ['open', 'claim'] as const;
+export type JoinRule = (typeof JOIN_RULES)[number];
+export const PUBLISH_RULES = ['members', 'claim', 'none'] as const;
+export type PublishRule = (typeof PUBLISH_RULES)[number];
+export const PRESENCE_RULES = ['members', 'none'] as const;
+export type PresenceRule = (typeof PRESENCE_RULES)[number];
+export const DIRECT_MESSAGE_POLICIES = ['anyone', 'shared-group', 'none'] as const;
+export type DirectMessagePolicy = (typeof DIRECT_MESSAGE_POLICIES)[number];
+export const FILTER_ACTIONS = ['reject', 'mask'] as const;
+export type FilterAction = (typeof FILTER_ACTIONS)[number];
+/** Kinds of frames the content filter can look at (`api` is reserved for an HTTP publish API). */
+export const FILTER_TARGETS = ['message', 'group', 'broadcast', 'api'] as const;
+export type FilterTarget = (typeof FILTER_TARGETS)[number];
+
+/** How much history a group keeps. */
+export interface HistoryLimits {
+  /** Messages kept per group (1..100000); the oldest go first. */
+  readonly size: number;
+  /** Messages older than this (ms) are gone from history. */
+  readonly ttl: number;
+}
+
+/** One entry of Groups.Rules: what the groups whose name matches `match` allow. */
+export interface GroupRule {
+  /** Group name, or prefix ending in `*` (`live:*`), or `*` for every group. */
+  readonly match: string;
+  /** `open`: any authenticated user may join; `claim`: only users whose `groups` claim matches. */
+  readonly join: JoinRule;
+  /** `members`: any connection that joined; `claim`: users whose `publish` claim matches; `none`: nobody over WebSocket. */
+  readonly publish: PublishRule;
+  /** `members`: members may query presence and see join/leave events; `none`: hidden. */
+  readonly presence: PresenceRule;
+  /** No default (unlimited). Most distinct users joined at once; the next join gets GROUP_FULL. */
+  readonly maxMembers: number | undefined;
+  /** No default (no history). Keep group messages and give them offsets, for recovery and paging. */
+  readonly history: HistoryLimits | undefined;
+}
+
+/** Who may join which group, and what each group allows. */
 export interface GroupsConfig {
   /**
    * Default []. Patterns of groups any authenticated user may join: a group name, or a
    * prefix followed by `*` (`lobby`, `room:*`). `*` may appear only at the end.
+   * Each is the same as a rule `{Match: <pattern>, Join: open}` placed after Rules.
    */
   readonly open: readonly string[];
+  /** Default []. Ordered rules; the first whose Match fits a group decides for it. */
+  readonly rules: readonly GroupRule[];
+  /** History kept for `important: true` messages of groups whose rule has no History. */
+  readonly importantHistory: HistoryLimits;
+}
+
+/** The sensitive-content filter. */
+export interface FilterConfig {
+  /** Default false. */
+  readonly enable: boolean;
+  /** Default []. Words or phrases to match (after NFKC normalisation and case folding). */
+  readonly words: readonly string[];
+  /** No default. A UTF-8 file with one word per line (`#` comments); re-read on SIGHUP. */
+  readonly wordsFile: string | undefined;
+  /** Default "reject". Refuse the frame (CONTENT_REJECTED), or mask each match and deliver. */
+  readonly action: FilterAction;
+  /** Default "*". The character (one code point) that replaces each matched code point. */
+  readonly mask: string;
+  /** Default [message, group, broadcast, api]. Frame kinds the filter looks at. */
+  readonly apply: readonly FilterTarget[];
 }
 
 /** TLS for the listening socket. Present only when both files are set; files are checked at load time. */
@@ -220,6 +279,9 @@ export interface Config {
   readonly auth: AuthConfig;
   readonly limits: LimitsConfig;
   readonly groups: GroupsConfig;
+  /** Default "anyone". Who may send a direct message to whom (top-level key DirectMessages). */
+  readonly directMessages: DirectMessagePolicy;
+  readonly filter: FilterConfig;
   /** undefined: plain ws:// (TLS terminated elsewhere). */
   readonly tls: TlsConfig | undefined;
   readonly compression: CompressionConfig;

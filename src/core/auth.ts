@@ -23,6 +23,10 @@ export interface Principal {
   readonly groups: readonly string[];
   /** Permissions from the `perms` claim, e.g. `broadcast`. */
   readonly perms: ReadonlySet<string>;
+  /** Group names or patterns the user may publish to where a rule says `Publish: claim`, from the `publish` claim. */
+  readonly publish: readonly string[];
+  /** Users this one may message under `DirectMessages: shared-group` without sharing a group, from the `contacts` claim. */
+  readonly contacts: ReadonlySet<string>;
 }
 
 /**
@@ -128,11 +132,15 @@ function principalFrom(payload: JWTPayload): Principal {
   if (sub === SYSTEM_USER) throw new GatewayError('UNAUTHORIZED', `token sub "${SYSTEM_USER}" is reserved for messages from the backend API`);
   const groups = stringList(payload['groups'], 'groups');
   const perms = stringList(payload['perms'], 'perms');
-  // Most tokens carry neither claim: share one empty list and set instead of one per connection.
+  const publish = stringList(payload['publish'], 'publish');
+  const contacts = stringList(payload['contacts'], 'contacts');
+  // Most tokens carry none of these claims: share one empty list and set instead of one per connection.
   return Object.freeze({
     userId: sub,
     groups: groups.length === 0 ? NO_GROUPS : Object.freeze(groups),
     perms: perms.length === 0 ? NO_PERMS : new Set(perms),
+    publish: publish.length === 0 ? NO_GROUPS : Object.freeze(publish),
+    contacts: contacts.length === 0 ? NO_PERMS : new Set(contacts),
   });
 }
 

@@ -2,21 +2,25 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { ClientFrame, ServerFrame } from '../protocol/frames.js';
 import { errorFrame } from '../protocol/codec.js';
 import type { Connection } from './connection.js';
-import type { GroupPolicy } from './group-policy.js';
+import type { DirectPolicy } from './direct-policy.js';
+import type { ContentFilter } from './filter/content-filter.js';
 import type { Hub } from './hub.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { Messaging } from './messaging.js';
 import type { Membership } from './membership.js';
 import type { PresenceService } from './presence.js';
 import { frameFingerprint, type ResendGuard } from './resends.js';
+import type { Rooms } from './rooms.js';
 
 export interface ClientDeps {
   hub: Hub;
   messaging: Messaging;
   presence: PresenceService;
-  groups: GroupPolicy;
+  rooms: Rooms;
   membership: Membership;
   resends: ResendGuard;
+  direct: DirectPolicy;
+  filter: ContentFilter;
   clock: () => number;
   metrics: Metrics;
 }
@@ -59,17 +63,15 @@ export class ClientHandler {
         if (frame.data.from !== undefined && frame.data.from !== userId) {
           throw new GatewayError('FORBIDDEN', 'data.from must be your own user id');
         }
+        await this.deps.direct.check(conn, frame.data.to);
+        const content = this.deps.filter.apply('message', frame.data.content);
         this.deps.metrics.inc('messages_direct_total');
-        reply(await messaging.direct(userId, frame.data.to, frame.data.content));
+        reply(await messaging.direct(userId, frame.data.to, content));
         return;
       }
-      case 'join': {
-        const group = frame.data.group;
-        if (!this.deps.groups.mayJoin(conn.principal.groups, group)) throw new GatewayError('FORBIDDEN', `may not join ${group}`);
-        await this.deps.membership.join(conn, group);
-        reply({ status: 'ok', group, timestamp: this.deps.clock() });
+      case 'join':
+        await this.deps.rooms.join(conn, frame.data, id);
         return;
-      }
       case 'leave': {
         const group = frame.data.group;
         await this.deps.membership.leave(conn, group);
@@ -77,17 +79,18 @@ export class ClientHandler {
         return;
       }
       case 'group': {
-        if (!conn.groups.has(frame.data.group)) throw new GatewayError('FORBIDDEN', `not a member of ${frame.data.group}`);
-        this.deps.metrics.inc('messages_group_total');
-        const { group, content } = frame.data;
-        const send = () => messaging.group(userId, group, content);
-        reply(id === undefined ? await send() : await this.deps.resends.once(userId, 'group', id, frameFingerprint('group', group, content), send));
+        const data = frame.data;
+        const publish = () => this.deps.rooms.publish(conn, data);
+        reply(id === undefined ? await publish() : await this.deps.resends.once(userId, 'group', id, frameFingerprint('group', data.group, [data.content, data.important === true]), publish));
         return;
       }
+      case 'history':
+        hub.send(conn, await this.deps.rooms.history(conn, frame.data, id));
+        return;
       case 'broadcast': {
         if (!conn.principal.perms.has('broadcast')) throw new GatewayError('FORBIDDEN', 'broadcast needs the broadcast permission');
+        const content = this.deps.filter.apply('broadcast', frame.data.content);
         this.deps.metrics.inc('messages_broadcast_total');
-        const { content } = frame.data;
         const send = () => messaging.broadcast(userId, content);
         reply(id === undefined ? await send() : await this.deps.resends.once(userId, 'broadcast', id, frameFingerprint('broadcast', '', content), send));
         return;
@@ -106,7 +109,10 @@ export class ClientHandler {
         return;
       case 'presence': {
         const data = frame.data;
-        if ('group' in data) reply(await presence.groupQuery(conn, data.group), 'presence');
+        if ('group' in data) {
+          this.deps.rooms.checkPresenceQuery(data.group);
+          reply(await presence.groupQuery(conn, data.group), 'presence');
+        }
         else reply({ users: await presence.query(data.users) }, 'presence');
         return;
       }

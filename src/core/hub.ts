@@ -58,6 +58,8 @@ export class Hub {
   readonly #lingerMs: number;
   readonly #now: () => number;
   readonly #fanout: Fanout;
+  /** Observers of a logical topic's local fan-out (group recovery buffers live frames with them). */
+  readonly #taps = new Map<string, Set<(frame: ServerFrame) => void>>();
   readonly #broker: Broker;
   readonly #nodeId: string;
   readonly #log: Logger;
@@ -251,8 +253,49 @@ export class Hub {
     else this.#drainWaiters.set(conn, still);
   }
 
+  /**
+   * Calls `observer` with every frame fanned out on `logical` on this node (published
+   * here or received from the broker), synchronously, until the returned function is
+   * called. Lets a caller see live frames for a connection it has not subscribed yet.
+   */
+  tap(logical: string, observer: (frame: ServerFrame) => void): () => void {
+    let set = this.#taps.get(logical);
+    if (set === undefined) {
+      set = new Set();
+      this.#taps.set(logical, set);
+    }
+    set.add(observer);
+    return () => {
+      set.delete(observer);
+      if (set.size === 0 && this.#taps.get(logical) === set) this.#taps.delete(logical);
+    };
+  }
+
+  /**
+   * Holds this node's interest in `logical` as a subscriber would, and resolves once
+   * the broker subscription is active (so frames other nodes publish from now on reach
+   * this node). The returned function lets go (once).
+   */
+  async retain(logical: string): Promise<() => void> {
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.#dropInterest(logical);
+    };
+    try {
+      await this.#addInterest(logical);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return release;
+  }
+
   /** Hands the frame to every local subscriber of `logical`; returns how many sockets that was. */
   #publishLocal(logical: string, encoded: EncodedFrame): number {
+    const taps = this.#taps.get(logical);
+    if (taps !== undefined) for (const observer of taps) observer(encoded.frame);
     let reached = 0;
     for (const format of FORMATS) {
       const topic = formatTopic(logical, format);

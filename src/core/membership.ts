@@ -28,9 +28,7 @@ export class Membership {
     const pending = this.#joining.get(key);
     if (pending !== undefined) return pending;
     if (conn.groups.has(group)) return;
-    if (conn.groups.size >= this.deps.maxGroupsPerConn) {
-      throw new GatewayError('BAD_REQUEST', `at most ${this.deps.maxGroupsPerConn} groups per connection`);
-    }
+    this.checkRoom(conn);
     const { hub, presence } = this.deps;
     const topic = topics.group(group);
     // Recorded before subscribing so that a close meanwhile accounts for it (Hub.remove).
@@ -50,6 +48,13 @@ export class Membership {
       await joining;
     } finally {
       this.#joining.delete(key);
+    }
+  }
+
+  /** @throws GatewayError BAD_REQUEST when the connection is at Limits.MaxGroupsPerConn. */
+  checkRoom(conn: Connection): void {
+    if (conn.groups.size >= this.deps.maxGroupsPerConn) {
+      throw new GatewayError('BAD_REQUEST', `at most ${this.deps.maxGroupsPerConn} groups per connection`);
     }
   }
 

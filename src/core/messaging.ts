@@ -16,8 +16,8 @@ export const REPLAY_PAGE = 200;
 export const DEFAULT_REPLAY_HIGH_WATER = 256 * 1024;
 
 /**
- * Direct messages, group messages, broadcasts and the inbox protocol (acks,
- * receipts, replay).
+ * Direct messages, broadcasts and the inbox protocol (acks, receipts, replay).
+ * Group messages, with their rules and history, are in rooms.ts.
  *
  * Direct delivery contract: a message is appended to the recipient's inbox (and so
  * gets its per-user seq) before it is published and before the sender is
@@ -66,14 +66,6 @@ export class Messaging {
       }
       return { mid, status: online ? 'delivered' : 'stored', timestamp, seq };
     });
-  }
-
-  /** Fans a group message out to every member connection (the sender's included). */
-  async group(from: string, group: string, content: Content): Promise<AckOut['data']> {
-    const mid = this.#ids.next();
-    const timestamp = this.#clock();
-    await this.#hub.publish(topics.group(group), { type: 'group', data: { mid, from, group, content, timestamp } });
-    return { mid, status: 'accepted', timestamp };
   }
 
   /** Fans a broadcast out to every connection of every node. */

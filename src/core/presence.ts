@@ -17,6 +17,8 @@ export interface PresenceSettings {
   maxWatch: number;
   /** Whether members of a group receive join/leave events of that group. */
   groupEvents: boolean;
+  /** Groups whose presence is hidden (rule `Presence: none`): no join/leave events even with groupEvents. */
+  hidden?: (group: string) => boolean;
 }
 
 /** Online members returned by a group presence query at most (the count is always exact). */
@@ -250,7 +252,6 @@ export class PresenceService {
     return { group, online, count: online.length };
   }
 
-
   /**
    * Records a confirmed join in the store, then tells the members (GroupEvents). A
    * connection that closed meanwhile is taken out again, whichever of this and the
@@ -264,14 +265,14 @@ export class PresenceService {
       await this.#store.leave(group, userId, conn.id);
       return;
     }
-    if (this.#settings.groupEvents) {
+    if (this.#settings.groupEvents && this.#settings.hidden?.(group) !== true) {
       await this.#member(group, userId, 'join').catch((err: unknown) => this.#log.warn({ err, group }, 'member join event not published'));
     }
   }
 
   async left(conn: Connection, group: string): Promise<void> {
     await this.#store.leave(group, conn.principal.userId, conn.id);
-    if (this.#settings.groupEvents) await this.#member(group, conn.principal.userId, 'leave');
+    if (this.#settings.groupEvents && this.#settings.hidden?.(group) !== true) await this.#member(group, conn.principal.userId, 'leave');
   }
 
   async isConnected(userId: string): Promise<boolean> {

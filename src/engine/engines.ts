@@ -1,9 +1,11 @@
 import type { Broker } from './broker.js';
+import type { GroupHistory } from './history.js';
 import type { IdempotencyStore } from './idempotency.js';
 import type { Inbox } from './inbox.js';
 import type { PresenceStore } from './presence.js';
 import { LocalRateShare, type RateShare } from './rate-share.js';
 import { MemoryIdempotencyStore } from './memory/idempotency.js';
+import { MemoryGroupHistory } from './memory/history.js';
 
 /**
  * The engines one gateway runs on, as the gateway needs them. `src/engines.ts` picks
@@ -14,6 +16,8 @@ export interface Engines {
   broker: Broker;
   inbox: Inbox;
   presence: PresenceStore;
+  /** Per-group message history (groups with History, important messages). */
+  history: GroupHistory;
   rateShare: RateShare;
   /** Idempotency-Key records of the HTTP API. */
   idempotency: IdempotencyStore;
@@ -32,19 +36,21 @@ export interface Engines {
  * Single-node engines (memory or LMDB): always ready, nothing to recover from, and
  * rate counts stay local. Closing closes each engine given.
  */
-export function embeddedEngines(broker: Broker, inbox: Inbox, presence: PresenceStore): Engines {
+export function embeddedEngines(broker: Broker, inbox: Inbox, presence: PresenceStore, history: GroupHistory = new MemoryGroupHistory()): Engines {
   const rateShare = new LocalRateShare();
   const idempotency = new MemoryIdempotencyStore();
   return {
     broker,
     inbox,
     presence,
+    history,
     rateShare,
     idempotency,
     notReadyReason: () => null,
     onRecovered: () => {},
     close: async () => {
       await inbox.close();
+      await history.close();
       await presence.close();
       await broker.close();
       await rateShare.close();

@@ -25,11 +25,36 @@ export const METRIC_DEFS = {
 
 export type MetricName = keyof typeof METRIC_DEFS;
 
+/**
+ * Counters split by one label. Each lists its label's values up front, so every series
+ * is exported from the start (at 0) and the hot path only adds to a number.
+ */
+export const LABELLED_DEFS = {
+  filter_hits_total: { help: 'Frames the content filter matched, by what it did', label: 'action', values: ['reject', 'mask'] },
+} as const;
+
+export type LabelledName = keyof typeof LABELLED_DEFS;
+export type LabelValue<N extends LabelledName> = (typeof LABELLED_DEFS)[N]['values'][number];
+
 export class Metrics {
   readonly #values = new Map<MetricName, number>();
+  readonly #labelled = new Map<LabelledName, Map<string, number>>();
 
   constructor(readonly prefix = 'switchboard_') {
     for (const name of Object.keys(METRIC_DEFS) as MetricName[]) this.#values.set(name, 0);
+    for (const [name, def] of Object.entries(LABELLED_DEFS) as [LabelledName, (typeof LABELLED_DEFS)[LabelledName]][]) {
+      this.#labelled.set(name, new Map(def.values.map((v) => [v, 0])));
+    }
+  }
+
+  /** Adds to the series of a labelled counter. */
+  incLabelled<N extends LabelledName>(name: N, value: LabelValue<N>, by = 1): void {
+    const series = this.#labelled.get(name)!;
+    series.set(value, (series.get(value) ?? 0) + by);
+  }
+
+  getLabelled<N extends LabelledName>(name: N, value: LabelValue<N>): number {
+    return this.#labelled.get(name)?.get(value) ?? 0;
   }
 
   inc(name: MetricName, by = 1): void {
@@ -53,6 +78,11 @@ export class Metrics {
     for (const [name, def] of Object.entries(METRIC_DEFS) as [MetricName, (typeof METRIC_DEFS)[MetricName]][]) {
       const full = this.prefix + name;
       lines.push(`# HELP ${full} ${def.help}`, `# TYPE ${full} ${def.kind}`, `${full} ${this.get(name)}`);
+    }
+    for (const [name, def] of Object.entries(LABELLED_DEFS) as [LabelledName, (typeof LABELLED_DEFS)[LabelledName]][]) {
+      const full = this.prefix + name;
+      lines.push(`# HELP ${full} ${def.help}`, `# TYPE ${full} counter`);
+      for (const [value, n] of this.#labelled.get(name)!) lines.push(`${full}{${def.label}="${value}"} ${n}`);
     }
     return lines.join('\n') + '\n';
   }

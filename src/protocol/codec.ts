@@ -141,7 +141,7 @@ export function errorFrame(err: GatewayError, id?: string): ErrorOut {
 // A record, not a list, so adding a server frame type to frames.ts without listing it here fails to compile.
 const SERVER_TYPES: Record<ServerFrame['type'], true> = {
   message: true, group: true, broadcast: true, ack: true, pong: true, error: true,
-  status: true, presence: true, receipt: true, sync: true, member: true, kick: true, control: true,
+  status: true, presence: true, receipt: true, sync: true, member: true, kick: true, control: true, history: true,
 };
 export const SERVER_FRAME_TYPES = Object.keys(SERVER_TYPES) as readonly ServerFrame['type'][];
 const SERVER_TYPE_SET: ReadonlySet<string> = new Set(SERVER_FRAME_TYPES);

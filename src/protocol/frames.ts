@@ -18,9 +18,13 @@ export type Content = unknown;
 // ---- client → server ----------------------------------------------------------
 
 export interface MessageIn { type: 'message'; id?: string; data: { to: string; content: Content; from?: string } }
-export interface JoinIn { type: 'join'; id?: string; data: { group: string } }
+/** A position in a group's history: the last offset seen within an epoch. */
+export interface StreamPosition { offset: number; epoch: string }
+/** `since`: the position a member reached before it left; the gateway replays what followed (recovery). */
+export interface JoinIn { type: 'join'; id?: string; data: { group: string; since?: StreamPosition } }
 export interface LeaveIn { type: 'leave'; id?: string; data: { group: string } }
-export interface GroupIn { type: 'group'; id?: string; data: { group: string; content: Content } }
+/** `important: true` keeps the message in the group's history even when its rule keeps none. */
+export interface GroupIn { type: 'group'; id?: string; data: { group: string; content: Content; important?: boolean } }
 export interface BroadcastIn { type: 'broadcast'; id?: string; data: { content: Content } }
 export interface PingIn { type: 'ping'; id?: string; data?: Record<string, never> }
 export interface StatusIn { type: 'status'; id?: string; data: { status: (typeof SETTABLE_STATUSES)[number] } }
@@ -32,9 +36,12 @@ export interface AckIn { type: 'ack'; id?: string; data: { upTo: number } }
 /** Ask for every unacknowledged inbox message with seq > after. */
 export interface SyncIn { type: 'sync'; id?: string; data: { after: number } }
 
+/** Pages backwards through a group's history: the newest `limit` messages with offset < before. */
+export interface HistoryIn { type: 'history'; id?: string; data: { group: string; before?: number; limit?: number } }
+
 export type ClientFrame =
   | MessageIn | JoinIn | LeaveIn | GroupIn | BroadcastIn | PingIn
-  | StatusIn | WatchIn | UnwatchIn | PresenceIn | AckIn | SyncIn;
+  | StatusIn | WatchIn | UnwatchIn | PresenceIn | AckIn | SyncIn | HistoryIn;
 
 export type ClientFrameType = ClientFrame['type'];
 
@@ -45,7 +52,19 @@ export interface MessageOut {
   type: 'message';
   data: { mid: string; from: string; to: string; content: Content; timestamp: number; seq?: number; offline?: true };
 }
-export interface GroupOut { type: 'group'; data: { mid: string; from: string; group: string; content: Content; timestamp: number } }
+/**
+ * `offset` and `epoch` are present when the message was kept in the group's history;
+ * `recovered: true` marks a message replayed after `join {since}`.
+ */
+export interface GroupOut {
+  type: 'group';
+  data: {
+    mid: string; from: string; group: string; content: Content; timestamp: number;
+    offset?: number; epoch?: string; important?: true; recovered?: true;
+  };
+}
+/** The answer to `history`: messages oldest first, and the group's current position. */
+export interface HistoryOut { type: 'history'; id?: string; data: { group: string; epoch: string; offset: number; messages: GroupOut['data'][] } }
 export interface BroadcastOut { type: 'broadcast'; data: { mid: string; from: string; content: Content; timestamp: number } }
 export type AckStatus = 'delivered' | 'stored' | 'accepted' | 'ok';
 export interface AckOut { type: 'ack'; id?: string; data: { mid?: string; status: AckStatus; timestamp: number } & Record<string, unknown> }
@@ -77,4 +96,4 @@ export interface SyncOut { type: 'sync'; id?: string; data: { dropped?: number; 
 
 export type ServerFrame =
   | MessageOut | GroupOut | BroadcastOut | AckOut | PongOut | ErrorOut
-  | StatusOut | PresenceOut | ReceiptOut | SyncOut | MemberOut | KickOut | ControlOut;
+  | StatusOut | PresenceOut | ReceiptOut | SyncOut | MemberOut | KickOut | ControlOut | HistoryOut;

@@ -32,7 +32,7 @@ export const DEFAULT_CODEC_LIMITS: Readonly<CodecLimits> = Object.freeze({
 // (buildFrame's switch must then handle it too). Key order is the order error messages list the types in.
 const CLIENT_TYPES: Record<ClientFrameType, true> = {
   message: true, join: true, leave: true, group: true, broadcast: true, ping: true,
-  status: true, watch: true, unwatch: true, presence: true, ack: true, sync: true,
+  status: true, watch: true, unwatch: true, presence: true, ack: true, sync: true, history: true,
 };
 export const CLIENT_FRAME_TYPES = Object.keys(CLIENT_TYPES) as readonly ClientFrameType[];
 const CLIENT_TYPE_SET: ReadonlySet<string> = new Set(CLIENT_FRAME_TYPES);
@@ -228,12 +228,31 @@ function userList(data: PlainObject, limits: CodecLimits): string[] {
   return users as string[];
 }
 
-function counter(data: PlainObject, field: string): number {
+function counter(data: PlainObject, field: string, path = `data.${field}`, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const value = own(data, field);
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw bad(`data.${field}: expected an integer from 0 to ${Number.MAX_SAFE_INTEGER}`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw bad(`${path}: expected an integer from ${min} to ${max}`);
   }
   return value;
+}
+
+/** Longest history epoch a client may send back (the gateway's own are much shorter). */
+export const MAX_EPOCH_LENGTH = 64;
+/** Most messages one `history` request returns, and the default. */
+export const HISTORY_MAX_LIMIT = 100;
+export const HISTORY_DEFAULT_LIMIT = 50;
+
+function since(data: PlainObject): { offset: number; epoch: string } | undefined {
+  const value = own(data, 'since');
+  if (value === undefined) return undefined;
+  if (!isPlainObject(value)) throw bad(`data.since: expected an object {offset, epoch}, got ${describe(value)}`);
+  const offset = counter(value, 'offset', 'data.since.offset');
+  const epoch = own(value, 'epoch');
+  // '' is the epoch of a group that had no history yet, as the gateway reported it.
+  if (typeof epoch !== 'string' || epoch.length > MAX_EPOCH_LENGTH) {
+    throw bad(`data.since.epoch: expected a string of 0-${MAX_EPOCH_LENGTH} characters`);
+  }
+  return { offset, epoch };
 }
 
 function quoteType(type: string): string {
@@ -272,11 +291,30 @@ function buildFrame(type: ClientFrameType, data: PlainObject, limits: CodecLimit
       if (own(data, 'from') === undefined) return { type, data: { to, content: body } };
       return { type, data: { to, content: body, from: userId(data, 'from') } };
     }
-    case 'join':
+    case 'join': {
+      const group = groupName(data);
+      const position = since(data);
+      return position === undefined ? { type, data: { group } } : { type, data: { group, since: position } };
+    }
     case 'leave':
       return { type, data: { group: groupName(data) } };
-    case 'group':
-      return { type, data: { group: groupName(data), content: content(data) } };
+    case 'group': {
+      const group = groupName(data);
+      const body = content(data);
+      const important = own(data, 'important');
+      if (important === undefined) return { type, data: { group, content: body } };
+      if (typeof important !== 'boolean') throw bad(`data.important: expected true or false, got ${describe(important)}`);
+      return { type, data: { group, content: body, important } };
+    }
+    case 'history': {
+      const group = groupName(data);
+      const out: { group: string; before?: number; limit: number } = {
+        group,
+        limit: own(data, 'limit') === undefined ? HISTORY_DEFAULT_LIMIT : counter(data, 'limit', 'data.limit', 1, HISTORY_MAX_LIMIT),
+      };
+      if (own(data, 'before') !== undefined) out.before = counter(data, 'before', 'data.before', 1);
+      return { type, data: out };
+    }
     case 'broadcast':
       return { type, data: { content: content(data) } };
     case 'ping':

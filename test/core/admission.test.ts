@@ -14,7 +14,7 @@ function setup(settings: { maxConn: number; maxConnPerUser: number; perUserPolic
   const admission = new Admission(hub, settings);
   let n = 0;
   const openConn = (userId: string) => {
-    const conn = createConnection({ id: `c${++n}`, principal: { userId, groups: [], perms: new Set() }, format: 'json', ip: '1.1.1.1', log }, { messagesPerSecond: 1, burst: 1 }, 0);
+    const conn = createConnection({ id: `c${++n}`, principal: { userId, groups: [], perms: new Set(), publish: [], contacts: new Set<string>() }, format: 'json', ip: '1.1.1.1', log }, { messagesPerSecond: 1, burst: 1 }, 0);
     const socket = fanout.socket();
     conn.socket = socket;
     conn.phase = 'open';

@@ -16,7 +16,7 @@ function setup(t: { teardown(fn: () => unknown): void }, lingerMs = 1000) {
   t.teardown(() => hub.stop());
   let n = 0;
   const open = (userId: string, format: 'json' | 'msgpack' = 'json'): { conn: Connection; socket: FakeSocket } => {
-    const conn = createConnection({ id: `c${++n}`, principal: { userId, groups: [], perms: new Set() }, format, ip: '1.1.1.1', log }, { messagesPerSecond: 1, burst: 1 }, 0);
+    const conn = createConnection({ id: `c${++n}`, principal: { userId, groups: [], perms: new Set(), publish: [], contacts: new Set<string>() }, format, ip: '1.1.1.1', log }, { messagesPerSecond: 1, burst: 1 }, 0);
     const socket = fanout.socket();
     conn.socket = socket;
     conn.phase = 'open';

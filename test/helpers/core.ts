@@ -2,6 +2,11 @@ import { pino } from 'pino';
 import { Admission } from '../../src/core/admission.js';
 import type { Principal } from '../../src/core/auth.js';
 import { ClientHandler } from '../../src/core/client.js';
+import { ContentFilter } from '../../src/core/filter/content-filter.js';
+import { DirectPolicy } from '../../src/core/direct-policy.js';
+import { Rooms } from '../../src/core/rooms.js';
+import { MemoryGroupHistory } from '../../src/engine/memory/history.js';
+import { defaultConfig } from '../../src/config.js';
 import { Membership } from '../../src/core/membership.js';
 import { ResendGuard } from '../../src/core/resends.js';
 import { MemoryIdempotencyStore } from '../../src/engine/memory/idempotency.js';
@@ -47,7 +52,7 @@ export class FakeVerifier implements TokenVerifier {
     const held = this.#held.get(token);
     if (held !== undefined) await held.promise;
     const [userId, groups] = token.split('|');
-    return { userId: userId!, groups: groups === undefined ? [] : groups.split(','), perms: new Set(['broadcast']) };
+    return { userId: userId!, groups: groups === undefined ? [] : groups.split(','), perms: new Set(['broadcast']), publish: [], contacts: new Set<string>() };
   }
 
   hold(token: string): () => void {
@@ -105,7 +110,31 @@ export function createCore(opts: CoreOptions = {}) {
   const admission = new Admission(hub, { maxConn: opts.maxConn ?? 100, maxConnPerUser, perUserPolicy });
   const ipGuard = new IpGuard({ maxConnPerIp: opts.maxConnPerIp ?? 100, upgradesPerSecondPerIp: opts.upgradesPerSecondPerIp ?? 1000 });
   const membership = new Membership({ hub, presence, maxGroupsPerConn: 3 });
-  const client = new ClientHandler({ hub, messaging, presence, groups: new GroupPolicy(opts.groupsOpen ?? ['*']), membership, resends: new ResendGuard(new MemoryIdempotencyStore(), 120_000), clock: () => 1_700_000_000_000, metrics });
+  const filter = new ContentFilter({ ...defaultConfig().filter }, log);
+  const rooms = new Rooms({
+    hub,
+    policy: new GroupPolicy({ ...defaultConfig().groups, open: opts.groupsOpen ?? ['*'] }),
+    history: new MemoryGroupHistory(),
+    presence,
+    members: store,
+    filter,
+    ids: new IdGenerator('g'),
+    metrics,
+    membership,
+    clock: () => 1_700_000_000_000,
+  });
+  const client = new ClientHandler({
+    hub,
+    messaging,
+    presence,
+    rooms,
+    membership,
+    resends: new ResendGuard(new MemoryIdempotencyStore(), 120_000),
+    direct: new DirectPolicy({ policy: 'anyone', hub, members: store }),
+    filter,
+    clock: () => 1_700_000_000_000,
+    metrics,
+  });
   /** Every frame the session dispatched, so a test can await its answer. */
   const handled: Promise<void>[] = [];
   const auth = new FakeVerifier();

@@ -28,6 +28,17 @@ const VALID: { name: string; json: string; frame: ClientFrame }[] = [
   { name: 'presence group', json: '{"type":"presence","data":{"group":"g"}}', frame: { type: 'presence', data: { group: 'g' } } },
   { name: 'ack', json: '{"type":"ack","data":{"upTo":9007199254740991}}', frame: { type: 'ack', data: { upTo: 9007199254740991 } } },
   { name: 'sync', json: '{"type":"sync","id":"s","data":{"after":0}}', frame: { type: 'sync', id: 's', data: { after: 0 } } },
+  { name: 'join with since', json: '{"type":"join","id":"j","data":{"group":"live:1","since":{"offset":42,"epoch":"Xy_9-a"}}}',
+    frame: { type: 'join', id: 'j', data: { group: 'live:1', since: { offset: 42, epoch: 'Xy_9-a' } } } },
+  { name: 'join with since from a group without history', json: '{"type":"join","data":{"group":"g","since":{"offset":0,"epoch":""}}}',
+    frame: { type: 'join', data: { group: 'g', since: { offset: 0, epoch: '' } } } },
+  { name: 'group important', json: '{"type":"group","data":{"group":"g","content":1,"important":true}}',
+    frame: { type: 'group', data: { group: 'g', content: 1, important: true } } },
+  { name: 'group important false', json: '{"type":"group","data":{"group":"g","content":1,"important":false}}',
+    frame: { type: 'group', data: { group: 'g', content: 1, important: false } } },
+  { name: 'history, defaults', json: '{"type":"history","id":"h","data":{"group":"g"}}', frame: { type: 'history', id: 'h', data: { group: 'g', limit: 50 } } },
+  { name: 'history, before and limit', json: '{"type":"history","data":{"group":"g","before":17,"limit":100}}',
+    frame: { type: 'history', data: { group: 'g', limit: 100, before: 17 } } },
   { name: 'unknown top-level and data keys are dropped', json: '{"type":"join","x":1,"data":{"group":"g","extra":[1]}}',
     frame: { type: 'join', data: { group: 'g' } } },
 ];
@@ -38,7 +49,7 @@ t.test('valid frame of every type, JSON and MessagePack', async (t) => {
     t.strictSame(decodeOk(mp(JSON.parse(json)), true), frame, `msgpack: ${name}`);
   }
   const types = new Set(VALID.map((v) => v.frame.type));
-  t.equal(types.size, 12, 'every client frame type is covered');
+  t.equal(types.size, 13, 'every client frame type is covered');
 });
 
 t.test('hand-assembled MessagePack fixture', async (t) => {
@@ -65,6 +76,33 @@ t.test('hand-assembled MessagePack fixture', async (t) => {
     type: 'message', id: 'm1', data: { to: 'bob', content: { a: 256, b: -256, c: 1.5, d: 1.5 }, from: 'ali' },
   });
   t.strictSame(decodeOk(hex('81 a4 74797065 a4 70696e67'), true), { type: 'ping' }, '{type:"ping"}');
+  const join = hex(`
+    82                         # map of 2
+    a4 74 79 70 65             # "type"
+    a4 6a 6f 69 6e             # "join"
+    a4 64 61 74 61             # "data"
+    82                         # map of 2
+    a5 67 72 6f 75 70          # "group"
+    a2 67 31                   # "g1"
+    a5 73 69 6e 63 65          # "since"
+    82                         # map of 2
+    a6 6f 66 66 73 65 74       # "offset"
+    cd 01 2c                   # uint16 300
+    a5 65 70 6f 63 68          # "epoch"
+    a2 65 31                   # "e1"
+  `);
+  t.strictSame(decodeOk(join, true), { type: 'join', data: { group: 'g1', since: { offset: 300, epoch: 'e1' } } }, 'join with since');
+  const history = hex(`
+    82 a4 74797065 a7 68 69 73 74 6f 72 79     # type: "history"
+    a4 64617461 83                             # data: map of 3
+    a5 67 72 6f 75 70 a1 67                    # group: "g"
+    a6 62 65 66 6f 72 65 ce 00 01 00 00        # before: uint32 65536
+    a5 6c 69 6d 69 74 0a                       # limit: 10
+  `);
+  t.strictSame(decodeOk(history, true), { type: 'history', data: { group: 'g', limit: 10, before: 65536 } }, 'history');
+  for (let n = 1; n < history.length; n++) {
+    t.equal(decodeFrame(history.subarray(0, n), true).ok, false, `history truncated to ${n} bytes is refused`);
+  }
 });
 
 t.test('MessagePack produced by encodeMsgpack round-trips', async (t) => {
@@ -107,6 +145,8 @@ const SERVER_FRAMES: ServerFrame[] = [
   { type: 'kick', data: { connId: 'c1', code: 4008, reason: 'replaced by a newer connection' } },
   { type: 'control', data: { action: 'disconnect', users: ['u1', 'u2'], code: 4010, reason: 'banned' } },
   { type: 'control', data: { action: 'join', users: ['u1'], group: 'live:7' } },
+  { type: 'group', data: { mid: 'm4', from: 'a', group: 'g', content: 'kept', timestamp: 8, offset: 12, epoch: 'e1', important: true, recovered: true } },
+  { type: 'history', id: 'h', data: { group: 'g', epoch: 'e1', offset: 12, messages: [{ mid: 'm4', from: 'a', group: 'g', content: 'kept', timestamp: 8, offset: 12, epoch: 'e1' }] } },
 ];
 
 t.test('encodeFrame round-trips every server frame in both formats', async (t) => {

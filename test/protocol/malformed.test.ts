@@ -41,7 +41,7 @@ t.test('JSON: envelope', async (t) => {
     ['string', utf8('"ping"'), /got a string$/],
     ['null', utf8('null'), /got null$/],
     ['array', utf8('[{"type":"ping"}]'), /got an array$/],
-    ['missing type', utf8('{"id":"r1"}'), /^type: expected a string, one of message, join, leave, group, broadcast, ping, status, watch, unwatch, presence, ack, sync$/, 'r1'],
+    ['missing type', utf8('{"id":"r1"}'), /^type: expected a string, one of message, join, leave, group, broadcast, ping, status, watch, unwatch, presence, ack, sync, history$/, 'r1'],
     ['numeric type', utf8('{"type":5,"id":"r1"}'), /^type: expected a string/, 'r1'],
     ['unknown type', utf8('{"type":"x","id":"r1"}'), /^unknown type 'x'$/, 'r1'],
     ['server-only type', utf8('{"type":"pong","id":"r1"}'), /^unknown type 'pong'$/, 'r1'],
@@ -95,6 +95,17 @@ t.test('JSON: fields of each type', async (t) => {
     ['ack: missing', frame('ack', '{}'), /^data\.upTo: expected an integer/, 'r1'],
     ['sync: missing', frame('sync', '{}'), /^data\.after: expected an integer/, 'r1'],
     ['sync: null', frame('sync', '{"after":null}'), /^data\.after: expected an integer/, 'r1'],
+    ['join: since not an object', frame('join', '{"group":"g","since":5}'), /^data\.since: expected an object \{offset, epoch\}, got a number$/, 'r1'],
+    ['join: since.offset negative', frame('join', '{"group":"g","since":{"offset":-1,"epoch":"e"}}'), /^data\.since\.offset: expected an integer from 0/, 'r1'],
+    ['join: since.offset missing', frame('join', '{"group":"g","since":{"epoch":"e"}}'), /^data\.since\.offset: expected an integer/, 'r1'],
+    ['join: since.epoch missing', frame('join', '{"group":"g","since":{"offset":3}}'), /^data\.since\.epoch: expected a string of 0-64 characters$/, 'r1'],
+    ['join: since.epoch too long', frame('join', `{"group":"g","since":{"offset":3,"epoch":"${'e'.repeat(65)}"}}`), /^data\.since\.epoch: expected a string/, 'r1'],
+    ['group: important not a boolean', frame('group', '{"group":"g","content":1,"important":"yes"}'), /^data\.important: expected true or false, got a string$/, 'r1'],
+    ['history: bad group', frame('history', '{}'), GROUP, 'r1'],
+    ['history: limit 0', frame('history', '{"group":"g","limit":0}'), /^data\.limit: expected an integer from 1 to 100$/, 'r1'],
+    ['history: limit 101', frame('history', '{"group":"g","limit":101}'), /^data\.limit: expected an integer from 1 to 100$/, 'r1'],
+    ['history: before 0', frame('history', '{"group":"g","before":0}'), /^data\.before: expected an integer from 1 to/, 'r1'],
+    ['history: before a string', frame('history', '{"group":"g","before":"9"}'), /^data\.before: expected an integer/, 'r1'],
   ], false);
 });
 

@@ -5,6 +5,7 @@ import type { InboxOptions } from '../inbox.js';
 import { RedisBroker } from './broker.js';
 import { RedisIdempotencyStore } from './idempotency.js';
 import { closeRedis, createRedis, errorText, RedisHealth } from './connection.js';
+import { RedisGroupHistory } from './history.js';
 import { RedisInbox } from './inbox.js';
 import { RedisPresenceStore } from './presence.js';
 import { RedisRateShare } from './rate-share.js';
@@ -47,12 +48,14 @@ export async function createRedisEngines(
   const redisInbox = new RedisInbox({ ...inbox, client: commands, keyPrefix: cfg.keyPrefix, log });
   const rateShare = new RedisRateShare({ client: commands, keyPrefix: cfg.keyPrefix, log });
   const idempotency = new RedisIdempotencyStore({ client: commands, keyPrefix: cfg.keyPrefix, log });
+  const history = new RedisGroupHistory({ client: commands, keyPrefix: cfg.keyPrefix, log });
   log.info({ type: cfg.type, endpoints: cfg.endpoints.length, keyPrefix: cfg.keyPrefix, nodeId }, 'redis engines created');
   let closed = false;
   return {
     broker,
     inbox: redisInbox,
     presence,
+    history,
     rateShare,
     idempotency,
     notReadyReason: () => health.notReadyReason(),
@@ -60,7 +63,7 @@ export async function createRedisEngines(
     close: async () => {
       if (closed) return;
       closed = true;
-      const results = await Promise.allSettled([redisInbox.close(), presence.close(), rateShare.close(), idempotency.close(), broker.close()]);
+      const results = await Promise.allSettled([redisInbox.close(), history.close(), presence.close(), rateShare.close(), idempotency.close(), broker.close()]);
       await closeRedis(commands);
       for (const r of results) {
         if (r.status === 'rejected') log.warn({ err: errorText(r.reason) }, 'closing a redis engine failed');

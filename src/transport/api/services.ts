@@ -2,6 +2,8 @@ import type { ClusterControl } from '../../core/control.js';
 import type { Hub } from '../../core/hub.js';
 import type { Messaging } from '../../core/messaging.js';
 import type { PresenceService } from '../../core/presence.js';
+import type { Rooms } from '../../core/rooms.js';
+import type { ContentFilter } from '../../core/filter/content-filter.js';
 import type { PresenceStore } from '../../engine/presence.js';
 import type { Metrics } from '../../metrics/registry.js';
 import type { RateWindow } from '../../metrics/rates.js';
@@ -9,6 +11,10 @@ import type { RateWindow } from '../../metrics/rates.js';
 /** What the API's handlers act on: the same services the WebSocket side uses. */
 export interface ApiServices {
   messaging: Messaging;
+  /** Group publishes go through the rooms (history, the content filter's `api` target). */
+  rooms: Rooms;
+  /** The content filter, applied to pushes and broadcasts with its `api` target. */
+  filter: ContentFilter;
   presence: PresenceService;
   control: ClusterControl;
   hub: Hub;

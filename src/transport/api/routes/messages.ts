@@ -45,7 +45,7 @@ export function messageRoutes(s: ApiServices): ApiRoute[] {
       errors: ['BAD_REQUEST', 'TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'CONFLICT', 'UNAVAILABLE'],
       handle: async ({ body }) => {
         const to = recipients(body, 'to', s.maxUsersPerList, true);
-        const value = content(body, s.maxContentBytes);
+        const value = s.filter.apply('api', content(body, s.maxContentBytes));
         const from = sender(body);
         // Per-recipient queues keep each user's order; different recipients proceed in parallel.
         const results = await Promise.all(to.map(async (user) => {
@@ -62,18 +62,17 @@ export function messageRoutes(s: ApiServices): ApiRoute[] {
       path: '/groups/{group}/publish',
       operationId: 'publishToGroup',
       summary: 'Publish a message to a group',
-      description: 'Every member connection, on every node, gets the usual `group` frame. Not stored: members offline now miss it.',
+      description: 'Every member connection, on every node, gets the usual `group` frame. Kept in the group\'s history when its rule has History (the answer then carries `offset` and `epoch`); otherwise members offline now miss it.',
       params: { group: { description: 'The group, URL-encoded', schema: SCHEMAS.group } },
       body: { type: 'object', required: ['content'], properties: { content: SCHEMAS.content, from: SCHEMAS.from } },
-      answer: { type: 'object', required: ['mid'], properties: { mid: SCHEMAS.mid } },
-      errors: ['BAD_REQUEST', 'TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'CONFLICT', 'UNAVAILABLE'],
+      answer: { type: 'object', required: ['mid'], properties: { mid: SCHEMAS.mid, offset: { type: 'integer', description: 'Position in the group history (groups with History)' }, epoch: { type: 'string', description: 'History epoch (groups with History)' } } },
+      errors: ['BAD_REQUEST', 'TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'CONFLICT', 'CONTENT_REJECTED', 'UNAVAILABLE'],
       handle: async ({ params, body }) => {
         const group = groupParam(params['group']!);
         const value = content(body, s.maxContentBytes);
-        const ack = await s.messaging.group(sender(body), group, value);
-        s.metrics.inc('messages_group_total');
+        const ack = await s.rooms.publishFromBackend(sender(body), group, value);
         s.metrics.inc('api_messages_total');
-        return { mid: ack.mid };
+        return ack.offset === undefined ? { mid: ack.mid } : { mid: ack.mid, offset: ack.offset, epoch: ack.epoch };
       },
     },
     {
@@ -86,7 +85,7 @@ export function messageRoutes(s: ApiServices): ApiRoute[] {
       answer: { type: 'object', required: ['mid'], properties: { mid: SCHEMAS.mid } },
       errors: ['BAD_REQUEST', 'TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'CONFLICT', 'UNAVAILABLE'],
       handle: async ({ body }) => {
-        const value = content(body, s.maxContentBytes);
+        const value = s.filter.apply('api', content(body, s.maxContentBytes));
         const ack = await s.messaging.broadcast(sender(body), value);
         s.metrics.inc('messages_broadcast_total');
         s.metrics.inc('api_messages_total');
