@@ -1,0 +1,536 @@
+import { backoffDelay, closeAction, type CloseAction } from './backoff.js';
+import { Emitter } from './emitter.js';
+import { SwitchboardError } from './errors.js';
+import { decodeMsgpack, encodeMsgpack } from './msgpack.js';
+import { Outbox, type Pending } from './outbox.js';
+import { InboxReceiver } from './receiver.js';
+import { randomPrefix, tokenExpiry } from './token.js';
+import type {
+  ClientEvents, ConnectOptions, Format, GroupData, JoinAck, MessageData, PresenceAnswer, PublishAck,
+  SendAck, SettableStatus, WatchAck, WebSocketConstructor, WebSocketLike,
+} from './types.js';
+
+/** Error codes after which a frame is written again instead of failing the call. */
+const RETRYABLE = new Set(['RATE_LIMITED', 'UNAVAILABLE']);
+const OPEN = 1;
+/** How often timeouts, liveness and the outbox age are checked (ms). */
+const TICK_MS = 250;
+
+export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** The position reached in a joined group's history (for `join {since}` after a reconnect). */
+interface GroupPosition { offset: number; epoch: string }
+
+/**
+ * A Switchboard connection that keeps itself alive. Calls return promises settled by
+ * the server's answer; frames issued while disconnected wait in the outbox and leave in
+ * call order after the reconnect, once the client has re-joined its groups, re-watched
+ * its users and restored its status. Direct messages reach the `message` handlers
+ * exactly once and in `seq` order, and are acknowledged for the application.
+ */
+export class Client {
+  readonly #opts: Required<Omit<ConnectOptions, 'token' | 'getToken' | 'outbox' | 'ack' | 'WebSocket'>> & {
+    maxCount: number; maxAge: number; ackEvery: number; ackInterval: number;
+  };
+  readonly #WS: WebSocketConstructor;
+  readonly #getToken: (() => string | Promise<string>) | undefined;
+  readonly #events: Emitter<ClientEvents>;
+  readonly #outbox: Outbox;
+  readonly #inbox: InboxReceiver;
+  #token: string | undefined;
+  #ws: WebSocketLike | undefined;
+  #state: ClientState = 'connecting';
+  #attempt = 0;
+  #everConnected = false;
+  #lastFrameAt = 0;
+  #pingSent = false;
+  #upgradeStatus: number | undefined;
+  #tick: ReturnType<typeof setInterval> | undefined;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  #refreshSupported = true;
+  readonly #groups = new Map<string, GroupPosition | undefined>();
+  readonly #watching = new Set<string>();
+  #status: SettableStatus | undefined;
+
+  constructor(options: ConnectOptions) {
+    if (typeof options.url !== 'string' || options.url === '') throw new TypeError('connect: url is required');
+    if (options.token === undefined && options.getToken === undefined) throw new TypeError('connect: token or getToken is required');
+    const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (WS === undefined) throw new TypeError('connect: no global WebSocket here; pass the constructor as the WebSocket option (e.g. the ws package)');
+    this.#WS = WS;
+    this.#getToken = options.getToken;
+    this.#token = options.token;
+    this.#opts = {
+      url: options.url,
+      format: options.format ?? 'json',
+      timeout: options.timeout ?? 10_000,
+      minReconnectDelay: options.minReconnectDelay ?? 500,
+      maxReconnectDelay: options.maxReconnectDelay ?? 20_000,
+      reconnect: options.reconnect ?? true,
+      maxCount: options.outbox?.maxCount ?? 1000,
+      maxAge: options.outbox?.maxAge ?? 60_000,
+      ackEvery: options.ack?.every ?? 50,
+      ackInterval: options.ack?.interval ?? 200,
+      pingInterval: options.pingInterval ?? 15_000,
+      livenessTimeout: options.livenessTimeout ?? 35_000,
+      refreshBefore: options.refreshBefore ?? 60_000,
+    };
+    if (this.#opts.format !== 'json' && this.#opts.format !== 'msgpack') throw new TypeError(`connect: format must be 'json' or 'msgpack'`);
+    this.#events = new Emitter((err, event) => {
+      if (event === 'error') return;
+      this.#events.emit('error', new SwitchboardError('HANDLER', `a '${String(event)}' handler threw: ${err instanceof Error ? err.message : String(err)}`));
+    });
+    this.#outbox = new Outbox({ maxCount: this.#opts.maxCount, maxAge: this.#opts.maxAge, timeout: this.#opts.timeout, now: Date.now }, randomPrefix());
+    this.#inbox = new InboxReceiver({
+      ackEvery: this.#opts.ackEvery,
+      ackInterval: this.#opts.ackInterval,
+      sendAck: (upTo, epoch) => this.#write({ type: 'ack', data: epoch === undefined ? { upTo } : { upTo, epoch } }),
+    });
+    this.#tick = setInterval(() => this.#onTick(), TICK_MS);
+    void this.#open();
+  }
+
+  /** 'connecting' (first attempt), 'open', 'reconnecting' (waiting or retrying), 'closed' (for good). */
+  get state(): ClientState {
+    return this.#state;
+  }
+
+  /** Frames waiting for an answer. */
+  get pending(): number {
+    return this.#outbox.size;
+  }
+
+  on<K extends keyof ClientEvents>(event: K, handler: (data: ClientEvents[K]) => void): this {
+    this.#events.on(event, handler);
+    return this;
+  }
+
+  off<K extends keyof ClientEvents>(event: K, handler: (data: ClientEvents[K]) => void): this {
+    this.#events.off(event, handler);
+    return this;
+  }
+
+  /** Direct message; resolves with `{mid, status: 'delivered'|'stored', seq, timestamp}` once it is in the inbox. */
+  send(to: string, content: unknown): Promise<SendAck> {
+    return this.#request('message', { to, content }) as Promise<SendAck>;
+  }
+
+  /** Group message (`group` frame). */
+  publish(group: string, content: unknown, opts: { important?: boolean } = {}): Promise<PublishAck> {
+    return this.#request('group', opts.important === true ? { group, content, important: true } : { group, content }) as Promise<PublishAck>;
+  }
+
+  broadcast(content: unknown): Promise<PublishAck> {
+    return this.#request('broadcast', { content }) as Promise<PublishAck>;
+  }
+
+  /** Joins a group; it is re-joined after every reconnect (recovering missed history when the group keeps it) until `leave`. */
+  async join(group: string): Promise<JoinAck> {
+    const known = this.#groups.get(group);
+    const ack = await this.#request('join', known === undefined ? { group } : { group, since: known }) as JoinAck;
+    this.#joined(group, ack, known !== undefined);
+    return ack;
+  }
+
+  async leave(group: string): Promise<{ status: 'ok'; group: string }> {
+    this.#groups.delete(group);
+    return this.#request('leave', { group }) as Promise<{ status: 'ok'; group: string }>;
+  }
+
+  /** Sets this user's status; restored after every reconnect. */
+  async setStatus(status: SettableStatus): Promise<{ status: 'ok' }> {
+    this.#status = status;
+    return this.#request('status', { status }) as Promise<{ status: 'ok' }>;
+  }
+
+  /** Watches users' status (`status` events); re-watched after every reconnect. */
+  watch(users: string[]): Promise<WatchAck> {
+    for (const u of users) this.#watching.add(u);
+    return this.#request('watch', { users: [...users] }) as Promise<WatchAck>;
+  }
+
+  unwatch(users: string[]): Promise<WatchAck> {
+    for (const u of users) this.#watching.delete(u);
+    return this.#request('unwatch', { users: [...users] }) as Promise<WatchAck>;
+  }
+
+  /** Presence of users, or of a group's online members. */
+  presence(query: string[] | { group: string }): Promise<PresenceAnswer> {
+    return this.#request('presence', Array.isArray(query) ? { users: [...query] } : { group: query.group }) as Promise<PresenceAnswer>;
+  }
+
+  /** A page of a group's history (newest `limit` messages before offset `before`). */
+  history(group: string, opts: { before?: number; limit?: number } = {}): Promise<{ group: string; epoch: string; offset: number; messages: GroupData[] }> {
+    return this.#request('history', { group, ...opts }) as Promise<{ group: string; epoch: string; offset: number; messages: GroupData[] }>;
+  }
+
+  /**
+   * Closes for good: acknowledges what the application has handled, closes the socket
+   * with 1000 and rejects every frame still waiting with `CLOSED`.
+   */
+  close(): void {
+    if (this.#state === 'closed') return;
+    this.#inbox.flush();
+    this.#stop(new SwitchboardError('CLOSED', 'the client was closed'), 1000, 'client closed');
+  }
+
+  // ---- connection life -------------------------------------------------------
+
+  async #open(): Promise<void> {
+    if (this.#getToken !== undefined) {
+      try {
+        this.#token = await this.#getToken();
+      } catch (err) {
+        this.#events.emit('error', new SwitchboardError('TOKEN', `getToken failed: ${err instanceof Error ? err.message : String(err)}`));
+        this.#scheduleReconnect(false);
+        return;
+      }
+    }
+    if (this.#state === 'closed') return;
+    const url = `${this.#opts.url}${this.#opts.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(this.#token ?? '')}`;
+    let ws: WebSocketLike;
+    try {
+      ws = new this.#WS(url, this.#opts.format);
+    } catch (err) {
+      this.#stop(new SwitchboardError('INVALID', `cannot open ${this.#opts.url}: ${err instanceof Error ? err.message : String(err)}`), undefined, '');
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    this.#ws = ws;
+    this.#upgradeStatus = undefined;
+    ws.onopen = () => this.#onOpen(ws);
+    ws.onmessage = (ev) => this.#onData(ws, ev.data);
+    ws.onerror = (ev) => {
+      // Node's ws reports a refused upgrade as "Unexpected server response: 401"; browsers say nothing.
+      const m = /Unexpected server response: (\d{3})/.exec(String((ev as { message?: unknown }).message ?? ''));
+      if (m !== null && ws === this.#ws) this.#upgradeStatus = Number(m[1]);
+    };
+    ws.onclose = (ev) => this.#onClose(ws, ev.code, ev.reason);
+  }
+
+  #onOpen(ws: WebSocketLike): void {
+    if (ws !== this.#ws) return;
+    const reconnected = this.#everConnected;
+    this.#everConnected = true;
+    this.#state = 'open';
+    this.#attempt = 0;
+    this.#lastFrameAt = Date.now();
+    this.#pingSent = false;
+    this.#scheduleRefresh();
+    this.#events.emit('connected', { reconnected, protocol: ws.protocol });
+    if (this.#ws !== ws) return;
+    this.#restore();
+    this.#flush();
+  }
+
+  /** Re-joins groups (recovering from the last position), re-watches, restores the status. */
+  #restore(): void {
+    for (const [group, since] of this.#groups) {
+      const { entry, promise } = this.#outbox.add('join', since === undefined ? { group } : { group, since });
+      if (entry !== undefined) this.#writeEntry(entry);
+      promise.then(
+        (ack) => this.#joined(group, ack as JoinAck, since !== undefined),
+        (err: SwitchboardError) => {
+          this.#groups.delete(group);
+          if (err.code === 'CLOSED') return;
+          this.#events.emit('error', new SwitchboardError(err.code, `re-joining ${group} failed: ${err.message}`, err.details));
+        },
+      );
+    }
+    if (this.#watching.size > 0) this.#internal('watch', { users: [...this.#watching] });
+    if (this.#status !== undefined && this.#status !== 'online') this.#internal('status', { status: this.#status });
+  }
+
+  #internal(type: string, data: unknown): void {
+    const { entry, promise } = this.#outbox.add(type, data);
+    if (entry !== undefined) this.#writeEntry(entry);
+    promise.catch((err: SwitchboardError) => err.code !== 'CLOSED' && this.#events.emit('error', new SwitchboardError(err.code, `restoring ${type} failed: ${err.message}`, err.details)));
+  }
+
+  #joined(group: string, ack: JoinAck, hadSince: boolean): void {
+    // A recovered join is followed by the replayed messages, which advance the position
+    // themselves; taking the ack's offset now would drop them as already seen.
+    if (hadSince && ack.recovered === true) {
+      if (!this.#groups.has(group)) this.#groups.set(group, undefined);
+      return;
+    }
+    const position = typeof ack.offset === 'number' && typeof ack.epoch === 'string' && ack.epoch !== ''
+      ? { offset: ack.offset, epoch: ack.epoch } : undefined;
+    this.#groups.set(group, position);
+  }
+
+  #onClose(ws: WebSocketLike, code: number, reason: string): void {
+    if (ws !== this.#ws) return;
+    this.#detach();
+    const action = closeAction(code, this.#upgradeStatus);
+    void this.#afterClose(action, code, reason);
+  }
+
+  async #afterClose(action: CloseAction, code: number, reason: string): Promise<void> {
+    if (this.#state === 'closed') return;
+    const stopFor = (why: string): void => {
+      this.#events.emit('disconnected', { code, reason, willReconnect: false });
+      this.#stop(new SwitchboardError('CLOSED', why, {}, code), undefined, '');
+    };
+    if (!this.#opts.reconnect) return stopFor(`the connection closed (${code}) and reconnect is off`);
+    switch (action.kind) {
+      case 'stop':
+        return stopFor(code === 4008 ? 'evicted by a newer connection of the same user (4008)' : `disconnected by the server (${code})`);
+      case 'auth': {
+        const refused = this.#token;
+        const next = await this.#freshToken();
+        if (next === undefined || next === refused) return stopFor(`authentication refused (${this.#upgradeStatus ?? code})`);
+        this.#events.emit('disconnected', { code, reason, willReconnect: true });
+        return this.#scheduleReconnect(false);
+      }
+      case 'new-token':
+        if (this.#getToken === undefined) return stopFor('the token expired (4011) and there is no getToken to renew it');
+        this.#events.emit('disconnected', { code, reason, willReconnect: true });
+        // #open calls getToken; no delay: the server asked for exactly this.
+        return this.#scheduleReconnect(false, 0);
+      case 'reconnect':
+        this.#events.emit('disconnected', { code, reason, willReconnect: true });
+        return this.#scheduleReconnect(action.slow);
+    }
+  }
+
+  async #freshToken(): Promise<string | undefined> {
+    if (this.#getToken === undefined) return undefined;
+    try {
+      return await this.#getToken();
+    } catch (err) {
+      this.#events.emit('error', new SwitchboardError('TOKEN', `getToken failed: ${err instanceof Error ? err.message : String(err)}`));
+      return undefined;
+    }
+  }
+
+  #scheduleReconnect(slow: boolean, delay?: number): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'reconnecting';
+    // Rate limits and policy closes: start further along the curve so a crowd backs off hard.
+    if (slow) this.#attempt = Math.max(this.#attempt, 3);
+    const wait = delay ?? backoffDelay(this.#attempt, { minDelay: this.#opts.minReconnectDelay, maxDelay: this.#opts.maxReconnectDelay });
+    this.#attempt++;
+    this.#events.emit('reconnecting', { attempt: this.#attempt, delay: wait });
+    if (this.#state !== 'reconnecting') return;
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      void this.#open();
+    }, wait);
+  }
+
+  /** The socket is gone (closed or declared dead): forget it and what was in flight on it. */
+  #detach(): void {
+    const ws = this.#ws;
+    this.#ws = undefined;
+    if (ws !== undefined) {
+      ws.onopen = null;
+      ws.onmessage = null;
+      ws.onclose = null;
+      ws.onerror = () => {};
+    }
+    if (this.#refreshTimer !== undefined) clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = undefined;
+    this.#outbox.disconnected();
+    this.#inbox.disconnected();
+  }
+
+  #stop(err: SwitchboardError, code: number | undefined, reason: string): void {
+    const ws = this.#ws;
+    this.#detach();
+    if (ws !== undefined && code !== undefined) {
+      try {
+        ws.close(code, reason);
+      } catch (closeErr) {
+        // Closing a socket that is still connecting throws in some runtimes; it is abandoned either way.
+        this.#events.emit('error', new SwitchboardError('CLOSED', `closing the socket failed: ${String(closeErr)}`));
+      }
+    }
+    this.#state = 'closed';
+    if (this.#tick !== undefined) clearInterval(this.#tick);
+    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
+    this.#tick = undefined;
+    this.#reconnectTimer = undefined;
+    this.#inbox.stop();
+    this.#outbox.rejectAll(err);
+  }
+
+  #onTick(): void {
+    const now = Date.now();
+    this.#outbox.expire(now, this.#state === 'open');
+    if (this.#state !== 'open' || this.#ws === undefined) return;
+    const quiet = now - this.#lastFrameAt;
+    if (quiet >= this.#opts.livenessTimeout) {
+      // A half-open TCP connection never reports a close: give up on it ourselves.
+      const ws = this.#ws;
+      this.#detach();
+      try {
+        ws.close(4000, 'liveness timeout');
+      } catch (err) {
+        this.#events.emit('error', new SwitchboardError('CLOSED', `closing a dead socket failed: ${String(err)}`));
+      }
+      this.#events.emit('disconnected', { code: 1006, reason: 'no frame from the server within livenessTimeout', willReconnect: this.#opts.reconnect });
+      if (this.#opts.reconnect) this.#scheduleReconnect(false);
+      else this.#stop(new SwitchboardError('CLOSED', 'the connection died and reconnect is off', {}, 1006), undefined, '');
+      return;
+    }
+    if (quiet >= this.#opts.pingInterval && !this.#pingSent) {
+      this.#pingSent = true;
+      this.#write({ type: 'ping' });
+    }
+    this.#flush();
+  }
+
+  // ---- frames ----------------------------------------------------------------
+
+  #request(type: string, data: unknown): Promise<unknown> {
+    if (this.#state === 'closed') return Promise.reject(new SwitchboardError('CLOSED', 'the client is closed'));
+    const { entry, promise } = this.#outbox.add(type, data);
+    if (entry !== undefined && this.#state === 'open') this.#writeEntry(entry);
+    return promise;
+  }
+
+  /** Writes every due outbox entry on the open socket, in call order. */
+  #flush(): void {
+    if (this.#state !== 'open') return;
+    for (const entry of this.#outbox.due(Date.now())) if (!this.#writeEntry(entry)) return;
+  }
+
+  #writeEntry(entry: Pending): boolean {
+    if (!this.#write({ type: entry.type, id: entry.id, data: entry.data }, entry)) return false;
+    entry.sentAt = Date.now();
+    return true;
+  }
+
+  #write(frame: { type: string; id?: string; data?: unknown }, entry?: Pending): boolean {
+    const ws = this.#ws;
+    if (ws === undefined || ws.readyState !== OPEN) return false;
+    let bytes: string | Uint8Array;
+    try {
+      bytes = this.#opts.format === 'msgpack' ? encodeMsgpack(frame) : JSON.stringify(frame);
+    } catch (err) {
+      entry?.reject(new SwitchboardError('INVALID', `cannot encode the ${frame.type} frame: ${err instanceof Error ? err.message : String(err)}`));
+      return entry === undefined ? false : true;
+    }
+    ws.send(bytes);
+    return true;
+  }
+
+  #onData(ws: WebSocketLike, raw: unknown): void {
+    if (ws !== this.#ws) return;
+    this.#lastFrameAt = Date.now();
+    this.#pingSent = false;
+    let frame: { type?: unknown; id?: unknown; data?: unknown };
+    try {
+      frame = decodeFrame(raw);
+    } catch (err) {
+      this.#events.emit('error', new SwitchboardError('BAD_FRAME', `undecodable frame from the server: ${err instanceof Error ? err.message : String(err)}`));
+      return;
+    }
+    const data = (frame.data ?? {}) as Record<string, unknown>;
+    const id = typeof frame.id === 'string' ? frame.id : undefined;
+    const entry = id === undefined ? undefined : this.#outbox.get(id);
+    switch (frame.type) {
+      case 'message':
+        if (entry !== undefined) break;
+        this.#onMessage(data as unknown as MessageData);
+        return;
+      case 'group':
+        this.#onGroup(data as unknown as GroupData);
+        return;
+      case 'broadcast':
+      case 'status':
+      case 'member':
+      case 'receipt':
+        this.#events.emit(frame.type, data as never);
+        return;
+      case 'sync':
+        if (entry !== undefined) return entry.resolve(data);
+        this.#events.emit('sync', data);
+        return;
+      case 'pong':
+        return;
+      case 'error':
+        if (entry !== undefined) return this.#onRefusal(entry, data);
+        this.#events.emit('error', new SwitchboardError(String(data['code'] ?? 'INTERNAL'), String(data['message'] ?? 'error from the server'), data));
+        return;
+    }
+    if (entry !== undefined) entry.resolve(data);
+  }
+
+  #onMessage(data: MessageData): void {
+    if (this.#inbox.accept(data)) this.#events.emit('message', data);
+    this.#inbox.handled(data);
+  }
+
+  #onGroup(data: GroupData): void {
+    const known = this.#groups.get(data.group);
+    if (typeof data.offset === 'number' && typeof data.epoch === 'string' && this.#groups.has(data.group)) {
+      // A recovered message can reach a member once more live from another node (protocol.md).
+      if (known !== undefined && known.epoch === data.epoch && data.offset <= known.offset) return;
+      this.#groups.set(data.group, { offset: data.offset, epoch: data.epoch });
+    }
+    this.#events.emit('group', data);
+  }
+
+  #onRefusal(entry: Pending, data: Record<string, unknown>): void {
+    const code = String(data['code'] ?? 'INTERNAL');
+    const err = new SwitchboardError(code, String(data['message'] ?? code), data);
+    if (RETRYABLE.has(code) && Date.now() - entry.createdAt < this.#opts.maxAge) {
+      // Not processed by the server (rate limit, or a node shutting down): write it again
+      // with the same id after the advised delay, or on the next connection.
+      const retry = typeof data['retryAfterMs'] === 'number' ? data['retryAfterMs'] : 1000;
+      entry.sentAt = undefined;
+      entry.notBefore = Date.now() + retry;
+      return;
+    }
+    entry.reject(err);
+  }
+
+  // ---- token refresh ---------------------------------------------------------
+
+  #scheduleRefresh(): void {
+    if (this.#getToken === undefined || !this.#refreshSupported || this.#token === undefined) return;
+    const exp = tokenExpiry(this.#token);
+    if (exp === undefined) return;
+    const now = Date.now();
+    const lead = Math.min(this.#opts.refreshBefore, Math.max(0, (exp - now) / 2));
+    this.#refreshTimer = setTimeout(() => void this.#refresh(), Math.max(0, exp - lead - now));
+  }
+
+  async #refresh(): Promise<void> {
+    this.#refreshTimer = undefined;
+    const ws = this.#ws;
+    const token = await this.#freshToken();
+    if (token === undefined || ws !== this.#ws || this.#state !== 'open') return;
+    try {
+      await this.#request('refresh', { token });
+      this.#token = token;
+      if (ws === this.#ws) this.#scheduleRefresh();
+    } catch (err) {
+      const e = err as SwitchboardError;
+      // A gateway without the refresh frame answers BAD_REQUEST: from then on the
+      // connection is renewed by reconnecting with a new token when the server closes it (4011).
+      if (e.code === 'BAD_REQUEST') this.#refreshSupported = false;
+      else this.#events.emit('error', new SwitchboardError(e.code, `token refresh refused: ${e.message}`, e.details));
+    }
+  }
+}
+
+function decodeFrame(raw: unknown): { type?: unknown; id?: unknown; data?: unknown } {
+  let value: unknown;
+  if (typeof raw === 'string') value = JSON.parse(raw);
+  else if (raw instanceof ArrayBuffer) value = decodeMsgpack(new Uint8Array(raw));
+  else if (ArrayBuffer.isView(raw)) value = decodeMsgpack(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength));
+  else throw new TypeError(`unexpected frame payload ${typeof raw}`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new TypeError('a frame is not an object');
+  return value as { type?: unknown; id?: unknown; data?: unknown };
+}
+
+/** Opens a client; it connects (and reconnects) by itself. See `ConnectOptions`. */
+export function connect(options: ConnectOptions): Client {
+  return new Client(options);
+}
+
+export type { Format };
