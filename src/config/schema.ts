@@ -8,7 +8,7 @@
  */
 import {
   type DirectMessagePolicy, type FilterConfig, type FilterTarget,
-  type ClusterConfig, type CompressionConfig, type GroupsConfig, type HttpConfig, type JwtAlgorithm,
+  type ClusterConfig, type CompressionConfig, type DemoConfig, type GroupsConfig, type HttpConfig, type JwtAlgorithm,
   type LimitsConfig, type LogConfig, type MonitorConfig, type OfflineConfig, type PresenceConfig,
   type RateLimitConfig, type RedisType, type ServerConfig,
   JWT_ALGORITHMS, LOG_LEVELS, OFFLINE_ENGINES, PER_USER_POLICIES, REDIS_TYPES,
@@ -99,6 +99,7 @@ export interface Settings {
   readonly cluster: ClusterConfig;
   readonly monitor: MonitorConfig;
   readonly http: HttpConfig;
+  readonly demo: DemoConfig;
 }
 
 // ---- the tables ----------------------------------------------------------------
@@ -259,6 +260,7 @@ export const SECTIONS: { readonly [K in Exclude<keyof Settings, 'server'>]-?: Sp
       idempotencyTtl: leaf('IdempotencyTtl', 10 * MINUTE, duration(1 * SECOND, 7 * DAY)),
     },
   },
+  demo: { key: 'Demo', fields: { enable: leaf('Enable', false, bool) } },
 };
 
 /** The whole file as one section: top-level keys, then the sections. */

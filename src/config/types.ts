@@ -262,6 +262,11 @@ export interface MonitorConfig {
   readonly interval: number;
 }
 
+export interface DemoConfig {
+  /** Default false. Serve the demo chat page at /demo (on in the development config.yaml; keep it off in production). */
+  readonly enable: boolean;
+}
+
 export interface HttpConfig {
   /** Default true. Serve the HTTP API on the same port as the WebSocket endpoint. */
   readonly enable: boolean;
@@ -293,4 +298,5 @@ export interface Config {
   readonly cluster: ClusterConfig;
   readonly monitor: MonitorConfig;
   readonly http: HttpConfig;
+  readonly demo: DemoConfig;
 }

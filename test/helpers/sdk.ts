@@ -22,7 +22,7 @@ export class Recorder {
   constructor(readonly client: Client) {
     const names: (keyof ClientEvents)[] = ['message', 'group', 'broadcast', 'status', 'member', 'receipt', 'sync', 'connected', 'disconnected', 'reconnecting', 'error'];
     for (const event of names) {
-      client.on(event, (data: never) => {
+      client.on(event, (data: unknown) => {
         const entry = { event, data, at: Date.now() } as Entry;
         this.log.push(entry);
         this.#waiters = this.#waiters.filter((w) => {
