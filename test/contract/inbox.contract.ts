@@ -13,6 +13,12 @@ export interface InboxFixture {
    * restart would. The contract never touches the old inbox afterwards.
    */
   reopen?: () => Promise<Inbox>;
+  /**
+   * Engines whose counters can be lost (memory: a new process; Redis: a restart
+   * without persistence): loses every user's counter and entries the way that happens
+   * in production and returns the inbox to use from then on.
+   */
+  lose?: () => Promise<Inbox>;
   /** Closes whichever inbox is open and removes every trace of the fixture. */
   cleanup: () => Promise<void>;
 }
@@ -36,7 +42,11 @@ interface Ctx {
   /** A new entry stamped with the current clock: mid `m<n>`, content `{ n }`. */
   entry(to: string, n: number, extra?: Partial<NewInboxEntry>): NewInboxEntry;
   reopen(): Promise<void>;
+  lose(): Promise<void>;
 }
+
+/** What every epoch looks like. */
+const EPOCH = /^[0-9a-z]{12}$/;
 
 const seqs = (entries: InboxEntry[]): number[] => entries.map((e) => e.seq);
 const mids = (entries: InboxEntry[]): string[] => entries.map((e) => e.mid);
@@ -59,6 +69,10 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
         if (!fx.reopen) throw new Error('reopen() called on a non-durable fixture');
         c.inbox = await fx.reopen();
       };
+      c.lose = async () => {
+        if (!fx.lose) throw new Error('lose() called on a fixture that cannot lose its counters');
+        c.inbox = await fx.lose();
+      };
       await body(t, c);
     });
   };
@@ -73,23 +87,24 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
 
   test('seq starts at 1, increases by one per append, independently per user', {}, async (t, c) => {
     const { inbox } = c;
-    t.same(await inbox.append('alice', c.entry('alice', 1)), { seq: 1, dropped: 0 });
-    t.same(await inbox.append('alice', c.entry('alice', 2)), { seq: 2, dropped: 0 });
-    t.same(await inbox.append('bob', c.entry('bob', 1)), { seq: 1, dropped: 0 }, 'bob has his own counter');
-    t.same(await inbox.append('alice', c.entry('alice', 3)), { seq: 3, dropped: 0 });
+    t.match(await inbox.append('alice', c.entry('alice', 1)), { seq: 1, epoch: EPOCH, dropped: 0 });
+    t.match(await inbox.append('alice', c.entry('alice', 2)), { seq: 2, epoch: EPOCH, dropped: 0 });
+    t.match(await inbox.append('bob', c.entry('bob', 1)), { seq: 1, epoch: EPOCH, dropped: 0 }, 'bob has his own counter');
+    t.match(await inbox.append('alice', c.entry('alice', 3)), { seq: 3, epoch: EPOCH, dropped: 0 });
     t.equal(await inbox.lastSeq('alice'), 3);
     t.equal(await inbox.lastSeq('bob'), 1);
   });
 
   test('read returns whole entries after `after`, in seq order, at most `limit`', {}, async (t, c) => {
     const { inbox } = c;
+    let epoch = '';
     for (let n = 1; n <= 5; n++) {
       c.now = T0 + n;
-      await inbox.append('u', c.entry('u', n, { from: `s${n}` }));
+      ({ epoch } = await inbox.append('u', c.entry('u', n, { from: `s${n}` })));
     }
     const all = await inbox.read('u', 0, 100);
     t.same(seqs(all), [1, 2, 3, 4, 5]);
-    t.strictSame(all[2], { seq: 3, mid: 'm3', from: 's3', to: 'u', content: { n: 3 }, timestamp: T0 + 3 });
+    t.strictSame(all[2], { seq: 3, epoch, mid: 'm3', from: 's3', to: 'u', content: { n: 3 }, timestamp: T0 + 3 });
     t.same(seqs(await inbox.read('u', 2, 2)), [3, 4], 'after is exclusive, limit bounds');
     t.same(seqs(await inbox.read('u', 4, 100)), [5]);
     t.same(await inbox.read('u', 5, 100), [], 'nothing after the last seq');
@@ -101,19 +116,20 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
 
   test('ack removes up to upTo, returns the removed entries in order, is idempotent and clamps', {}, async (t, c) => {
     const { inbox } = c;
-    for (let n = 1; n <= 5; n++) await inbox.append('u', c.entry('u', n));
+    let epoch = '';
+    for (let n = 1; n <= 5; n++) ({ epoch } = await inbox.append('u', c.entry('u', n)));
     await inbox.append('other', c.entry('other', 1));
     t.same(await inbox.ack('u', 0), [], 'ack 0 removes nothing');
     const first = await inbox.ack('u', 2);
     t.same(seqs(first), [1, 2]);
-    t.strictSame(first[0], { seq: 1, mid: 'm1', from: 'sender', to: 'u', content: { n: 1 }, timestamp: T0 });
+    t.strictSame(first[0], { seq: 1, epoch, mid: 'm1', from: 'sender', to: 'u', content: { n: 1 }, timestamp: T0 });
     t.same(seqs(await inbox.read('u', 0, 100)), [3, 4, 5]);
     t.same(await inbox.ack('u', 2), [], 'the same ack again');
     t.same(await inbox.ack('u', 1), [], 'an older ack');
     t.same(seqs(await inbox.ack('u', 99)), [3, 4, 5], 'upTo beyond the last seq is clamped');
     t.same(await inbox.read('u', 0, 100), []);
     t.equal(await inbox.lastSeq('u'), 5, 'lastSeq survives acks');
-    t.same(await inbox.append('u', c.entry('u', 6)), { seq: 6, dropped: 0 }, 'seqs are not reused after everything is acked');
+    t.match(await inbox.append('u', c.entry('u', 6)), { seq: 6, epoch: EPOCH, dropped: 0 }, 'seqs are not reused after everything is acked');
     t.same(seqs(await inbox.read('other', 0, 100)), [1], 'other users are untouched');
     t.equal(await inbox.takeDropped('u'), 0, 'acked entries are not dropped ones');
   });
@@ -145,7 +161,7 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
       inbox.append('u', c.entry('u', 4)),
     ]);
     t.same(seqs(acked), [1, 2], 'the ack saw the three appends before it, not the one after');
-    t.same(fourth, { seq: 4, dropped: 0 });
+    t.match(fourth, { seq: 4, epoch: EPOCH, dropped: 0 });
     t.same(seqs(await inbox.read('u', 0, 100)), [3, 4]);
   });
 
@@ -161,9 +177,9 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
     t.equal(await inbox.lastSeq('u'), 5);
     // Acked entries make room: no loss while the user keeps up.
     await inbox.ack('u', 4);
-    t.same(await inbox.append('u', c.entry('u', 6)), { seq: 6, dropped: 0 });
-    t.same(await inbox.append('u', c.entry('u', 7)), { seq: 7, dropped: 0 });
-    t.same(await inbox.append('u', c.entry('u', 8)), { seq: 8, dropped: 1 });
+    t.match(await inbox.append('u', c.entry('u', 6)), { seq: 6, epoch: EPOCH, dropped: 0 });
+    t.match(await inbox.append('u', c.entry('u', 7)), { seq: 7, epoch: EPOCH, dropped: 0 });
+    t.match(await inbox.append('u', c.entry('u', 8)), { seq: 8, epoch: EPOCH, dropped: 1 });
     t.same(seqs(await inbox.read('u', 0, 100)), [6, 7, 8]);
     t.equal(await inbox.takeDropped('u'), 1);
   });
@@ -188,7 +204,6 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
     c.now = T0 + 1001;
     t.same(seqs(await inbox.read('u', 0, 100)), [2], 'older than ttlMs is not read');
     t.same(seqs(await inbox.read('u', 0, 1)), [2], 'limit counts only unexpired entries');
-    t.equal(await inbox.takeDropped('u'), 0, 'reading does not count expired entries as dropped');
     t.equal(await inbox.lastSeq('u'), 2);
     t.equal(await inbox.sweep(), 1, 'sweep uses the clock by default');
     t.equal(await inbox.takeDropped('u'), 1);
@@ -199,7 +214,7 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
     t.equal(await inbox.takeDropped('v'), 1);
     t.same(await inbox.read('u', 0, 100), []);
     c.now = T0 + 20_000;
-    t.same(await inbox.append('u', c.entry('u', 3)), { seq: 3, dropped: 0 }, 'seqs continue after expiry');
+    t.match(await inbox.append('u', c.entry('u', 3)), { seq: 3, epoch: EPOCH, dropped: 0 }, 'seqs continue after expiry');
     t.same(seqs(await inbox.read('u', 0, 100)), [3]);
   });
 
@@ -233,13 +248,14 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
       {},
       [1, 'two', null, { three: 3 }],
     ];
+    let epoch = '';
     for (const [i, content] of contents.entries()) {
-      await inbox.append('u', { mid: `mid-${i}-ü`, from: 'from 😀', to: 'to ü', content, timestamp: T0 + i });
+      ({ epoch } = await inbox.append('u', { mid: `mid-${i}-ü`, from: 'from 😀', to: 'to ü', content, timestamp: T0 + i }));
     }
     const read = await inbox.read('u', 0, 100);
     t.equal(read.length, contents.length);
     for (const [i, content] of contents.entries()) {
-      t.strictSame(read[i], { seq: i + 1, mid: `mid-${i}-ü`, from: 'from 😀', to: 'to ü', content, timestamp: T0 + i }, `content #${i}`);
+      t.strictSame(read[i], { seq: i + 1, epoch, mid: `mid-${i}-ü`, from: 'from 😀', to: 'to ü', content, timestamp: T0 + i }, `content #${i}`);
     }
   });
 
@@ -284,7 +300,7 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
     await t.rejects(inbox.ack('u', Number.NaN), /upTo/);
     await t.rejects(inbox.takeDropped(''), /userId/);
     await t.rejects(inbox.sweep(Number.NaN), /sweep/);
-    t.same(await inbox.append('u', e), { seq: 1, dropped: 0 }, 'failed appends used no seq');
+    t.match(await inbox.append('u', e), { seq: 1, epoch: EPOCH, dropped: 0 }, 'failed appends used no seq');
   });
 
   test('invalid options are refused', {}, async (t, c) => {
@@ -304,12 +320,141 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
     await t.rejects(inbox.lastSeq('u'), /closed/);
   });
 
+  test('epoch: one per user, 12 of [0-9a-z], the same on every append, read and ack', {}, async (t, c) => {
+    const { inbox } = c;
+    t.type(inbox.publishesLive, 'boolean');
+    const first = await inbox.append('u', c.entry('u', 1));
+    t.match(first.epoch, EPOCH);
+    const results = [first, ...(await Promise.all([2, 3, 4].map((n) => inbox.append('u', c.entry('u', n)))))];
+    t.same(results.map((r) => r.epoch), Array(4).fill(first.epoch), 'stable across appends');
+    t.equal(results.filter((r) => r.duplicate !== undefined).length, 0, 'no duplicate without dedup');
+    t.same((await inbox.read('u', 0, 10)).map((e) => e.epoch), Array(4).fill(first.epoch), 'entries carry it');
+    t.same((await inbox.ack('u', 2)).map((e) => e.epoch), Array(2).fill(first.epoch), 'acked entries carry it');
+    await inbox.ack('u', 4);
+    t.equal((await inbox.append('u', c.entry('u', 5))).epoch, first.epoch, 'an emptied inbox keeps its epoch and counter');
+    const other = await inbox.append('v', c.entry('v', 1));
+    t.match(other.epoch, EPOCH);
+  });
+
+  test('epoch: a lost counter starts again at 1 in a new epoch', {}, async (t, c) => {
+    if (!c.fx.lose) {
+      t.plan(0, 'engine never loses its counters');
+      return;
+    }
+    const before = await c.inbox.append('u', c.entry('u', 1));
+    await c.inbox.append('u', c.entry('u', 2));
+    await c.lose();
+    t.equal(await c.inbox.lastSeq('u'), 0);
+    const after = await c.inbox.append('u', c.entry('u', 3));
+    t.equal(after.seq, 1, 'the sequence restarted');
+    t.match(after.epoch, EPOCH);
+    t.not(after.epoch, before.epoch, 'so the epoch is new');
+    t.same(await c.inbox.ack('u', 5, before.epoch), [], 'an ack from the old epoch removes nothing');
+    t.same(seqs(await c.inbox.read('u', 0, 10)), [1]);
+    t.equal((await c.inbox.append('u', c.entry('u', 4))).epoch, after.epoch, 'and the new epoch is stable');
+  });
+
+  test('ack with an epoch: only the current one removes anything', {}, async (t, c) => {
+    const { inbox } = c;
+    const { epoch } = await inbox.append('u', c.entry('u', 1));
+    for (let n = 2; n <= 4; n++) await inbox.append('u', c.entry('u', n));
+    const stale = epoch === 'zzzzzzzzzzzz' ? 'yyyyyyyyyyyy' : 'zzzzzzzzzzzz';
+    t.same(await inbox.ack('u', 4, stale), [], 'another epoch removes nothing');
+    t.same(await inbox.ack('nobody', 4, stale), [], 'nor for an unknown user');
+    t.same(seqs(await inbox.read('u', 0, 10)), [1, 2, 3, 4]);
+    t.same(seqs(await inbox.ack('u', 2, epoch)), [1, 2], 'the current epoch works');
+    t.same(seqs(await inbox.ack('u', 3)), [3], 'no epoch: the current one');
+    await t.rejects(inbox.ack('u', 4, 5 as unknown as string), /epoch/);
+    t.same(seqs(await inbox.read('u', 0, 10)), [4], 'a refused ack changed nothing');
+  });
+
+  test('dedup: a resend under the same key within ttl is answered with the original and not appended', {}, async (t, c) => {
+    const { inbox } = c;
+    const dedup = { key: 'alice:c1', ttlMs: 1000 };
+    const first = await inbox.append('u', c.entry('u', 1), { dedup });
+    t.match(first, { seq: 1, epoch: EPOCH, dropped: 0 });
+    t.equal(first.duplicate, undefined, 'a miss is not a duplicate');
+    c.now = T0 + 400;
+    const again = await inbox.append('u', c.entry('u', 2), { dedup });
+    t.same(again, { seq: 1, epoch: first.epoch, dropped: 0, duplicate: { mid: 'm1', timestamp: T0 } }, 'the original answer');
+    t.same(mids(await inbox.read('u', 0, 10)), ['m1'], 'one copy stored');
+    t.equal(await inbox.lastSeq('u'), 1, 'no seq used');
+    t.match(await inbox.append('u', c.entry('u', 3), { dedup: { key: 'alice:c2', ttlMs: 1000 } }), { seq: 2 }, 'another key is appended');
+    t.match(await inbox.append('v', c.entry('v', 4), { dedup }), { seq: 1 }, 'keys are per user');
+    t.match(await inbox.append('u', c.entry('u', 5)), { seq: 3 }, 'no dedup option: always appended');
+    await inbox.ack('u', 3);
+    c.now = T0 + 1000;
+    t.match(await inbox.append('u', c.entry('u', 6), { dedup }), { seq: 1, duplicate: { mid: 'm1' } },
+      'the record outlives the acked entry and holds for exactly ttlMs');
+    c.now = T0 + 1001;
+    const fresh = await inbox.append('u', c.entry('u', 7), { dedup });
+    t.match(fresh, { seq: 4, epoch: first.epoch, dropped: 0 }, 'after ttlMs the key is free again');
+    t.equal(fresh.duplicate, undefined);
+    t.same(await inbox.append('u', c.entry('u', 8), { dedup }), { seq: 4, epoch: first.epoch, dropped: 0, duplicate: { mid: 'm7', timestamp: T0 + 1001 } },
+      'and now answers with the new entry');
+    t.equal(await inbox.sweep(T0 + 100_000), 0, 'sweeping records counts no entry');
+    t.match(await inbox.append('u', c.entry('u', 9), { dedup }), { seq: 5 }, 'swept records are gone');
+  });
+
+  test('dedup: concurrent resends append once', { maxPerUser: 3 }, async (t, c) => {
+    const { inbox } = c;
+    await inbox.append('u', c.entry('u', 0));
+    await inbox.append('u', c.entry('u', 1));
+    await inbox.append('u', c.entry('u', 2));
+    const dedup = { key: 'k', ttlMs: 60_000 };
+    const results = await Promise.all([3, 4, 5, 6, 7].map((n) => inbox.append('u', c.entry('u', n), { dedup })));
+    t.same(results.map((r) => r.seq), [4, 4, 4, 4, 4]);
+    t.same(results.map((r) => r.dropped), [1, 0, 0, 0, 0], 'only the real append trimmed');
+    t.same(results.map((r) => r.duplicate?.mid), [undefined, 'm3', 'm3', 'm3', 'm3']);
+    t.same(mids(await inbox.read('u', 0, 10)), ['m1', 'm2', 'm3']);
+    t.equal(await inbox.takeDropped('u'), 1);
+  });
+
+  test('dedup and live: bad options reject clearly and change nothing', {}, async (t, c) => {
+    const { inbox } = c;
+    const e = c.entry('u', 1);
+    await t.rejects(inbox.append('u', e, { dedup: { key: '', ttlMs: 10 } }), /dedup\.key/);
+    await t.rejects(inbox.append('u', e, { dedup: { key: 'k'.repeat(300), ttlMs: 10 } }), /dedup\.key/);
+    await t.rejects(inbox.append('u', e, { dedup: { key: 'k', ttlMs: 0 } }), /dedup\.ttlMs/);
+    await t.rejects(inbox.append('u', e, { dedup: { key: 'k', ttlMs: 1.5 } }), /dedup\.ttlMs/);
+    await t.rejects(inbox.append('u', e, null as never), /options/);
+    const live = { topic: 'u:u', payload: new Uint8Array(20), epochAt: 0, seqAt: 14, origin: 'node-1' };
+    await t.rejects(inbox.append('u', e, { live: { ...live, epochAt: 10 } }), /epochAt/);
+    await t.rejects(inbox.append('u', e, { live: { ...live, seqAt: 17 } }), /seqAt/);
+    await t.rejects(inbox.append('u', e, { live: { ...live, seqAt: 8 } }), /overlap/);
+    await t.rejects(inbox.append('u', e, { live: { ...live, topic: '' } }), /topic/);
+    await t.rejects(inbox.append('u', e, { live: { ...live, payload: [1] as never } }), /payload/);
+    t.equal(await inbox.lastSeq('u'), 0, 'no seq used');
+  });
+
+  test('TTL loss is reported by takeDropped without waiting for a sweep', { ttlMs: 1000 }, async (t, c) => {
+    const { inbox } = c;
+    await inbox.append('u', c.entry('u', 1));
+    await inbox.append('u', c.entry('u', 2));
+    c.now = T0 + 600;
+    await inbox.append('u', c.entry('u', 3));
+    t.equal(await inbox.takeDropped('u'), 0, 'nothing expired yet');
+    c.now = T0 + 1001;
+    t.equal(await inbox.takeDropped('u'), 2, 'the two expired entries are reported');
+    t.equal(await inbox.takeDropped('u'), 0, 'once');
+    t.same(mids(await inbox.read('u', 0, 10)), ['m3'], 'the unexpired one stays');
+    t.equal(await inbox.sweep(), 0, 'already removed');
+    c.now = T0 + 1700;
+    t.same(await inbox.ack('u', 3), [], 'acking an expired entry returns nothing');
+    t.equal(await inbox.takeDropped('u'), 1, 'ack counted it');
+    t.equal(await inbox.takeDropped('nobody'), 0);
+    await inbox.append('w', c.entry('w', 1, { timestamp: T0 }), { dedup: { key: 'k', ttlMs: 60_000 } });
+    t.equal(await inbox.takeDropped('w'), 1, 'an entry stamped long ago expires at once');
+  });
+
   test('durable: entries, seq counters and dropped counts survive a reopen', { maxPerUser: 3, ttlMs: 1000 }, async (t, c) => {
     if (!c.fx.reopen) {
       t.plan(0, 'engine is not durable: nothing to check');
       return;
     }
-    for (let n = 1; n <= 3; n++) await c.inbox.append('u', c.entry('u', n, { content: { n, text: 'ü😀' } }));
+    let epoch = '';
+    for (let n = 1; n <= 3; n++) ({ epoch } = await c.inbox.append('u', c.entry('u', n, { content: { n, text: 'ü😀' } })));
+    await c.inbox.append('dd', c.entry('dd', 1), { dedup: { key: 'k', ttlMs: 60_000 } });
     await c.inbox.ack('u', 1);
     for (let n = 1; n <= 5; n++) await c.inbox.append('full', c.entry('full', n));
     for (let n = 1; n <= 2; n++) await c.inbox.append('gone', c.entry('gone', n));
@@ -322,22 +467,25 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
     t.same(seqs(await c.inbox.read('full', 0, 100)), [3, 4, 5]);
     t.same(await c.inbox.read('gone', 0, 100), []);
     t.equal(await c.inbox.lastSeq('u'), 3);
+    t.same(before.map((e) => e.epoch), [epoch, epoch], 'the epoch survives');
+    t.match(await c.inbox.append('dd', c.entry('dd', 2), { dedup: { key: 'k', ttlMs: 60_000 } }), { seq: 1, duplicate: { mid: 'm1' } },
+      'de-duplication records survive');
     t.equal(await c.inbox.lastSeq('gone'), 2, 'the counter survives even with no entry left');
-    t.same(await c.inbox.append('gone', c.entry('gone', 3)), { seq: 3, dropped: 0 }, 'and continues');
-    t.same(await c.inbox.append('u', c.entry('u', 4)), { seq: 4, dropped: 0 });
+    t.match(await c.inbox.append('gone', c.entry('gone', 3)), { seq: 3, epoch: EPOCH, dropped: 0 }, 'and continues');
+    t.match(await c.inbox.append('u', c.entry('u', 4)), { seq: 4, epoch, dropped: 0 });
     t.equal(await c.inbox.takeDropped('full'), 2, 'dropped counts survive');
     t.same(seqs(await c.inbox.ack('u', 2)), [2]);
 
-    c.now = T0 + 5000;
     await c.reopen();
     t.equal(await c.inbox.takeDropped('full'), 0, 'taking dropped counts is durable too');
+    c.now = T0 + 5000;
     t.same(await c.inbox.read('u', 0, 100), [], 'expiry applies after reopen');
-    t.equal(await c.inbox.sweep(), 6, 'the expiry index survives: u 3,4; full 3,4,5; gone 3');
+    t.equal(await c.inbox.sweep(), 7, 'the expiry index survives: u 3,4; full 3,4,5; gone 3; dd 1');
     t.equal(await c.inbox.takeDropped('u'), 2);
 
     await c.reopen();
     t.equal(await c.inbox.sweep(), 0, 'swept entries stay gone');
     t.equal(await c.inbox.lastSeq('u'), 4);
-    t.same(await c.inbox.append('u', c.entry('u', 5)), { seq: 5, dropped: 0 });
+    t.match(await c.inbox.append('u', c.entry('u', 5)), { seq: 5, epoch, dropped: 0 });
   });
 }
