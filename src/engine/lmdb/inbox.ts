@@ -10,11 +10,11 @@ import {
   checkOptions,
   checkUserId,
   closedError,
-  dedupHolds,
   expiryCutoff,
   isExpired,
   newEpoch,
 } from '../inbox-rules.js';
+import { LmdbDedupRecords } from './inbox-dedup.js';
 
 /** The environment file the inbox keeps inside its directory (plus `inbox.mdb-lock`). */
 export const INBOX_FILE = 'inbox.mdb';
@@ -46,21 +46,8 @@ interface UserState {
   dropped: number;
 }
 
-/** A de-duplication record: the original append's answer, and when it was written. */
-interface DedupRecord {
-  seq: number;
-  epoch: string;
-  mid: string;
-  timestamp: number;
-  writtenAt: number;
-  /** writtenAt + ttlMs: the record's key in `dedupExpiry`. */
-  expires: number;
-}
-
 type EntryKey = [userId: string, seq: number];
 type ExpiryKey = [timestamp: number, userId: string, seq: number];
-type DedupKey = [userId: string, key: string];
-type DedupExpiryKey = [expires: number, userId: string, key: string];
 
 /** Key in `meta` of the layout version; 2 = every user record carries an epoch. */
 const LAYOUT_VERSION_KEY = 'layout';
@@ -90,9 +77,8 @@ const LAYOUT_EPOCHS = 2;
  *    seqs are never reused and dropped counts are not lost across restarts. The epoch
  *    is chosen when the record is created; records written before epochs existed are
  *    given LEGACY_EPOCH once, at the first open of the file by this version.
- *  - `dedup`:   [userId, key] -> {seq, epoch, mid, timestamp, writtenAt, expires}, written
- *    in the append's transaction, so it survives kill -9 exactly like the entry.
- *  - `dedupExpiry`: [expires, userId, key] -> true, so sweep() finds expired records.
+ *  - `dedup`, `dedupExpiry`: de-duplication records (inbox-dedup.ts), written in the
+ *    append's transaction, so a record survives kill -9 exactly like its entry.
  *  - `meta`:    layout version.
  *
  * Atomicity and ordering: every mutation (append, ack, takeDropped, a sweep batch)
@@ -112,8 +98,7 @@ export class LmdbInbox implements Inbox {
   readonly #entries: Database<StoredEntry, EntryKey>;
   readonly #expiry: Database<true, ExpiryKey>;
   readonly #users: Database<UserState, string>;
-  readonly #dedup: Database<DedupRecord, DedupKey>;
-  readonly #dedupExpiry: Database<true, DedupExpiryKey>;
+  readonly #dedup: LmdbDedupRecords;
   readonly #meta: Database<number, string>;
   readonly publishesLive = false;
   /** Mutations queued and not yet settled; lets takeDropped skip a write when nothing can change. */
@@ -127,8 +112,7 @@ export class LmdbInbox implements Inbox {
     this.#entries = root.openDB<StoredEntry, EntryKey>({ name: 'entries' });
     this.#expiry = root.openDB<true, ExpiryKey>({ name: 'expiry' });
     this.#users = root.openDB<UserState, string>({ name: 'users' });
-    this.#dedup = root.openDB<DedupRecord, DedupKey>({ name: 'dedup' });
-    this.#dedupExpiry = root.openDB<true, DedupExpiryKey>({ name: 'dedupExpiry' });
+    this.#dedup = new LmdbDedupRecords(root);
     this.#meta = root.openDB<number, string>({ name: 'meta' });
   }
 
@@ -187,20 +171,11 @@ export class LmdbInbox implements Inbox {
     };
     return this.#write((): AppendResult => {
       const now = this.#clock();
-      if (dedup) {
-        const found = this.#dedup.get([userId, dedup.key]);
-        if (found && dedupHolds(found.writtenAt, now, dedup.ttlMs)) {
-          return { seq: found.seq, epoch: found.epoch, dropped: 0, duplicate: { mid: found.mid, timestamp: found.timestamp } };
-        }
-        if (found) this.#dedupExpiry.remove([found.expires, userId, dedup.key]);
-      }
+      const duplicate = dedup && this.#dedup.find(userId, dedup.key, dedup.ttlMs, now);
+      if (duplicate) return duplicate;
       const state = this.#users.get(userId) ?? { epoch: newEpoch(), last: 0, live: 0, dropped: 0 };
       const seq = state.last + 1;
-      if (dedup) {
-        const expires = now + dedup.ttlMs;
-        this.#dedup.put([userId, dedup.key], { seq, epoch: state.epoch, mid: stored.mid, timestamp: stored.timestamp, writtenAt: now, expires });
-        this.#dedupExpiry.put([expires, userId, dedup.key], true);
-      }
+      if (dedup) this.#dedup.write(userId, dedup.key, dedup.ttlMs, now, { seq, epoch: state.epoch, mid: stored.mid, timestamp: stored.timestamp });
       this.#entries.put([userId, seq], stored);
       this.#expiry.put([stored.timestamp, userId, seq], true);
       state.last = seq;
@@ -299,7 +274,7 @@ export class LmdbInbox implements Inbox {
       total += removed;
       if (removed < SWEEP_BATCH || this.#closing) break;
     }
-    while (!this.#closing && (await this.#write(() => this.#sweepDedupBatch(now))) === SWEEP_BATCH);
+    while (!this.#closing && (await this.#write(() => this.#dedup.sweepBatch(now, SWEEP_BATCH))) === SWEEP_BATCH);
     return total;
   }
 
@@ -329,18 +304,6 @@ export class LmdbInbox implements Inbox {
       this.#users.put(userId, state);
     }
     return expired.length;
-  }
-
-  /** Removes up to SWEEP_BATCH de-duplication records that expired by `now`; returns how many. */
-  #sweepDedupBatch(now: number): number {
-    // Records expire strictly after `expires` (dedupHolds allows exactly ttlMs), so keys below [now] are due.
-    const due = Array.from(this.#dedupExpiry.getKeys({ end: [now], limit: SWEEP_BATCH }));
-    for (const [expires, userId, key] of due) {
-      this.#dedupExpiry.remove([expires, userId, key]);
-      // A later append under the same key rewrote the record with a new expiry: keep that one.
-      if (this.#dedup.get([userId, key])?.expires === expires) this.#dedup.remove([userId, key]);
-    }
-    return due.length;
   }
 
   /** True when the user's oldest entry (lowest seq) has expired at `now`. */

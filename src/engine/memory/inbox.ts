@@ -47,8 +47,10 @@ interface UserBox {
  * increasing seqs in call order). `content` is deep-copied on append
  * (structuredClone), so later mutation by the caller does not alter the stored
  * message; entries returned by read/ack share their `content` with the store and
- * must be treated as read-only. The record of a user (its last seq) is kept for
- * the life of the process, even after all its entries are gone.
+ * must be treated as read-only. The record of a user (its last seq and epoch) is
+ * kept for the life of the process, even after all its entries are gone; a new
+ * process starts every user in a new epoch. De-duplication records are checked and
+ * written in the append's synchronous section, and are lost with the process.
  */
 export class MemoryInbox implements Inbox {
   readonly #opts: InboxOptions;
