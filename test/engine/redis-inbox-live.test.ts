@@ -112,6 +112,17 @@ async function suite(t: TapTest, name: string, cfg: (prefix: string) => RedisCon
 t.test('redis inbox live frames: single node', redisSuite(), async (t) => {
   const server = await startRedis(t);
   await suite(t, 'redis node', (prefix) => nodeConfig(server, prefix));
+
+  t.test('a seq past uint32 cannot go into the frame: refused before anything is written', async (t) => {
+    const prefix = uniquePrefix('l');
+    const inbox = new RedisInbox({ client: await readyClient(t, nodeConfig(server, prefix)), keyPrefix: prefix, maxPerUser: 100, ttlMs: 60_000 });
+    t.teardown(() => inbox.close());
+    server.cli('hset', `{${prefix}u:big}:m`, 'seq', '4294967295', 'epoch', 'abcdefghijkl');
+    await t.rejects(inbox.append('big', entry('big', 'x'), { live: liveFrame('big', 'x') }), /uint32/);
+    t.equal(await inbox.lastSeq('big'), 4294967295, 'no seq used');
+    t.same(await inbox.read('big', 0, 10), [], 'nothing stored');
+    t.match(await inbox.append('big', entry('big', 'y')), { seq: 4294967296, epoch: 'abcdefghijkl' }, 'without a live frame the seq goes on');
+  });
 });
 
 t.test('redis inbox live frames: 3-master cluster', redisSuite(), async (t) => {

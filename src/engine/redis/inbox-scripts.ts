@@ -71,6 +71,10 @@ if ARGV[7] ~= '' then
     end
   end
 end
+-- Refused before any write: a script error does not undo what the script already wrote.
+if ARGV[11] ~= '' and tonumber(redis.call('HGET', M, 'seq') or '0') >= 4294967295 then
+  return redis.error_reply('ERR inbox seq no longer fits the uint32 of the live frame')
+end
 redis.call('HSETNX', M, 'epoch', ARGV[6])
 local epoch = redis.call('HGET', M, 'epoch')
 local seqn = redis.call('HINCRBY', M, 'seq', 1)
