@@ -1,8 +1,9 @@
 import type tap from 'tap';
 import type { Inbox, InboxEntry, InboxOptions, NewInboxEntry } from '../../src/engine/inbox.js';
+import { deliveryContract } from './inbox-delivery.contract.js';
 
 /** A tap test object as handed to a subtest callback. */
-type TapTest = Parameters<Parameters<typeof tap.test>[0]>[0];
+export type TapTest = Parameters<Parameters<typeof tap.test>[0]>[0];
 
 export interface InboxFixture {
   /** An empty inbox, built with the options and clock given to the factory. */
@@ -13,6 +14,12 @@ export interface InboxFixture {
    * restart would. The contract never touches the old inbox afterwards.
    */
   reopen?: () => Promise<Inbox>;
+  /**
+   * Engines whose counters can be lost (memory: a new process; Redis: a restart
+   * without persistence): loses every user's counter and entries the way that happens
+   * in production and returns the inbox to use from then on.
+   */
+  lose?: () => Promise<Inbox>;
   /** Closes whichever inbox is open and removes every trace of the fixture. */
   cleanup: () => Promise<void>;
 }
@@ -24,10 +31,10 @@ export interface InboxFixture {
 export type InboxFactory = (opts: InboxOptions, clock: () => number) => Promise<InboxFixture>;
 
 /** Milliseconds since the epoch: any realistic value works; a fixed one keeps failures readable. */
-const T0 = 1_700_000_000_000;
+export const T0 = 1_700_000_000_000;
 const DEFAULTS: InboxOptions = { maxPerUser: 1000, ttlMs: 3_600_000 };
 
-interface Ctx {
+export interface Ctx {
   /** The inbox under test; replaced by reopen(). */
   inbox: Inbox;
   fx: InboxFixture;
@@ -36,17 +43,24 @@ interface Ctx {
   /** A new entry stamped with the current clock: mid `m<n>`, content `{ n }`. */
   entry(to: string, n: number, extra?: Partial<NewInboxEntry>): NewInboxEntry;
   reopen(): Promise<void>;
+  lose(): Promise<void>;
 }
 
-const seqs = (entries: InboxEntry[]): number[] => entries.map((e) => e.seq);
-const mids = (entries: InboxEntry[]): string[] => entries.map((e) => e.mid);
+/** What every epoch looks like. */
+export const EPOCH = /^[0-9a-z]{12}$/;
+
+export const seqs = (entries: InboxEntry[]): number[] => entries.map((e) => e.seq);
+export const mids = (entries: InboxEntry[]): string[] => entries.map((e) => e.mid);
+
+/** Declares one contract test: a fresh fixture built with `opts` over the defaults, a context, a body. */
+export type ContractTest = (title: string, opts: Partial<InboxOptions>, body: (t: TapTest, c: Ctx) => Promise<void>) => void;
 
 /**
  * The one Inbox contract, engine-agnostic: every engine (memory, LMDB, Redis) runs it
  * with its own factory. Durability checks run only when the fixture has `reopen`.
  */
 export function inboxContract(t: TapTest, name: string, factory: InboxFactory): void {
-  const test = (title: string, opts: Partial<InboxOptions>, body: (t: TapTest, c: Ctx) => Promise<void>): void => {
+  const test: ContractTest = (title, opts, body) => {
     void t.test(`${name}: ${title}`, async (t) => {
       const c = {} as Ctx;
       c.now = T0;
@@ -58,6 +72,10 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
       c.reopen = async () => {
         if (!fx.reopen) throw new Error('reopen() called on a non-durable fixture');
         c.inbox = await fx.reopen();
+      };
+      c.lose = async () => {
+        if (!fx.lose) throw new Error('lose() called on a fixture that cannot lose its counters');
+        c.inbox = await fx.lose();
       };
       await body(t, c);
     });
@@ -73,23 +91,24 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
 
   test('seq starts at 1, increases by one per append, independently per user', {}, async (t, c) => {
     const { inbox } = c;
-    t.same(await inbox.append('alice', c.entry('alice', 1)), { seq: 1, dropped: 0 });
-    t.same(await inbox.append('alice', c.entry('alice', 2)), { seq: 2, dropped: 0 });
-    t.same(await inbox.append('bob', c.entry('bob', 1)), { seq: 1, dropped: 0 }, 'bob has his own counter');
-    t.same(await inbox.append('alice', c.entry('alice', 3)), { seq: 3, dropped: 0 });
+    t.match(await inbox.append('alice', c.entry('alice', 1)), { seq: 1, epoch: EPOCH, dropped: 0 });
+    t.match(await inbox.append('alice', c.entry('alice', 2)), { seq: 2, epoch: EPOCH, dropped: 0 });
+    t.match(await inbox.append('bob', c.entry('bob', 1)), { seq: 1, epoch: EPOCH, dropped: 0 }, 'bob has his own counter');
+    t.match(await inbox.append('alice', c.entry('alice', 3)), { seq: 3, epoch: EPOCH, dropped: 0 });
     t.equal(await inbox.lastSeq('alice'), 3);
     t.equal(await inbox.lastSeq('bob'), 1);
   });
 
   test('read returns whole entries after `after`, in seq order, at most `limit`', {}, async (t, c) => {
     const { inbox } = c;
+    let epoch = '';
     for (let n = 1; n <= 5; n++) {
       c.now = T0 + n;
-      await inbox.append('u', c.entry('u', n, { from: `s${n}` }));
+      ({ epoch } = await inbox.append('u', c.entry('u', n, { from: `s${n}` })));
     }
     const all = await inbox.read('u', 0, 100);
     t.same(seqs(all), [1, 2, 3, 4, 5]);
-    t.strictSame(all[2], { seq: 3, mid: 'm3', from: 's3', to: 'u', content: { n: 3 }, timestamp: T0 + 3 });
+    t.strictSame(all[2], { seq: 3, epoch, mid: 'm3', from: 's3', to: 'u', content: { n: 3 }, timestamp: T0 + 3 });
     t.same(seqs(await inbox.read('u', 2, 2)), [3, 4], 'after is exclusive, limit bounds');
     t.same(seqs(await inbox.read('u', 4, 100)), [5]);
     t.same(await inbox.read('u', 5, 100), [], 'nothing after the last seq');
@@ -101,19 +120,20 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
 
   test('ack removes up to upTo, returns the removed entries in order, is idempotent and clamps', {}, async (t, c) => {
     const { inbox } = c;
-    for (let n = 1; n <= 5; n++) await inbox.append('u', c.entry('u', n));
+    let epoch = '';
+    for (let n = 1; n <= 5; n++) ({ epoch } = await inbox.append('u', c.entry('u', n)));
     await inbox.append('other', c.entry('other', 1));
     t.same(await inbox.ack('u', 0), [], 'ack 0 removes nothing');
     const first = await inbox.ack('u', 2);
     t.same(seqs(first), [1, 2]);
-    t.strictSame(first[0], { seq: 1, mid: 'm1', from: 'sender', to: 'u', content: { n: 1 }, timestamp: T0 });
+    t.strictSame(first[0], { seq: 1, epoch, mid: 'm1', from: 'sender', to: 'u', content: { n: 1 }, timestamp: T0 });
     t.same(seqs(await inbox.read('u', 0, 100)), [3, 4, 5]);
     t.same(await inbox.ack('u', 2), [], 'the same ack again');
     t.same(await inbox.ack('u', 1), [], 'an older ack');
     t.same(seqs(await inbox.ack('u', 99)), [3, 4, 5], 'upTo beyond the last seq is clamped');
     t.same(await inbox.read('u', 0, 100), []);
     t.equal(await inbox.lastSeq('u'), 5, 'lastSeq survives acks');
-    t.same(await inbox.append('u', c.entry('u', 6)), { seq: 6, dropped: 0 }, 'seqs are not reused after everything is acked');
+    t.match(await inbox.append('u', c.entry('u', 6)), { seq: 6, epoch: EPOCH, dropped: 0 }, 'seqs are not reused after everything is acked');
     t.same(seqs(await inbox.read('other', 0, 100)), [1], 'other users are untouched');
     t.equal(await inbox.takeDropped('u'), 0, 'acked entries are not dropped ones');
   });
@@ -145,7 +165,7 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
       inbox.append('u', c.entry('u', 4)),
     ]);
     t.same(seqs(acked), [1, 2], 'the ack saw the three appends before it, not the one after');
-    t.same(fourth, { seq: 4, dropped: 0 });
+    t.match(fourth, { seq: 4, epoch: EPOCH, dropped: 0 });
     t.same(seqs(await inbox.read('u', 0, 100)), [3, 4]);
   });
 
@@ -161,9 +181,9 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
     t.equal(await inbox.lastSeq('u'), 5);
     // Acked entries make room: no loss while the user keeps up.
     await inbox.ack('u', 4);
-    t.same(await inbox.append('u', c.entry('u', 6)), { seq: 6, dropped: 0 });
-    t.same(await inbox.append('u', c.entry('u', 7)), { seq: 7, dropped: 0 });
-    t.same(await inbox.append('u', c.entry('u', 8)), { seq: 8, dropped: 1 });
+    t.match(await inbox.append('u', c.entry('u', 6)), { seq: 6, epoch: EPOCH, dropped: 0 });
+    t.match(await inbox.append('u', c.entry('u', 7)), { seq: 7, epoch: EPOCH, dropped: 0 });
+    t.match(await inbox.append('u', c.entry('u', 8)), { seq: 8, epoch: EPOCH, dropped: 1 });
     t.same(seqs(await inbox.read('u', 0, 100)), [6, 7, 8]);
     t.equal(await inbox.takeDropped('u'), 1);
   });
@@ -188,7 +208,6 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
     c.now = T0 + 1001;
     t.same(seqs(await inbox.read('u', 0, 100)), [2], 'older than ttlMs is not read');
     t.same(seqs(await inbox.read('u', 0, 1)), [2], 'limit counts only unexpired entries');
-    t.equal(await inbox.takeDropped('u'), 0, 'reading does not count expired entries as dropped');
     t.equal(await inbox.lastSeq('u'), 2);
     t.equal(await inbox.sweep(), 1, 'sweep uses the clock by default');
     t.equal(await inbox.takeDropped('u'), 1);
@@ -199,7 +218,7 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
     t.equal(await inbox.takeDropped('v'), 1);
     t.same(await inbox.read('u', 0, 100), []);
     c.now = T0 + 20_000;
-    t.same(await inbox.append('u', c.entry('u', 3)), { seq: 3, dropped: 0 }, 'seqs continue after expiry');
+    t.match(await inbox.append('u', c.entry('u', 3)), { seq: 3, epoch: EPOCH, dropped: 0 }, 'seqs continue after expiry');
     t.same(seqs(await inbox.read('u', 0, 100)), [3]);
   });
 
@@ -233,13 +252,14 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
       {},
       [1, 'two', null, { three: 3 }],
     ];
+    let epoch = '';
     for (const [i, content] of contents.entries()) {
-      await inbox.append('u', { mid: `mid-${i}-ü`, from: 'from 😀', to: 'to ü', content, timestamp: T0 + i });
+      ({ epoch } = await inbox.append('u', { mid: `mid-${i}-ü`, from: 'from 😀', to: 'to ü', content, timestamp: T0 + i }));
     }
     const read = await inbox.read('u', 0, 100);
     t.equal(read.length, contents.length);
     for (const [i, content] of contents.entries()) {
-      t.strictSame(read[i], { seq: i + 1, mid: `mid-${i}-ü`, from: 'from 😀', to: 'to ü', content, timestamp: T0 + i }, `content #${i}`);
+      t.strictSame(read[i], { seq: i + 1, epoch, mid: `mid-${i}-ü`, from: 'from 😀', to: 'to ü', content, timestamp: T0 + i }, `content #${i}`);
     }
   });
 
@@ -284,7 +304,7 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
     await t.rejects(inbox.ack('u', Number.NaN), /upTo/);
     await t.rejects(inbox.takeDropped(''), /userId/);
     await t.rejects(inbox.sweep(Number.NaN), /sweep/);
-    t.same(await inbox.append('u', e), { seq: 1, dropped: 0 }, 'failed appends used no seq');
+    t.match(await inbox.append('u', e), { seq: 1, epoch: EPOCH, dropped: 0 }, 'failed appends used no seq');
   });
 
   test('invalid options are refused', {}, async (t, c) => {
@@ -304,12 +324,16 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
     await t.rejects(inbox.lastSeq('u'), /closed/);
   });
 
+  deliveryContract(test);
+
   test('durable: entries, seq counters and dropped counts survive a reopen', { maxPerUser: 3, ttlMs: 1000 }, async (t, c) => {
     if (!c.fx.reopen) {
       t.plan(0, 'engine is not durable: nothing to check');
       return;
     }
-    for (let n = 1; n <= 3; n++) await c.inbox.append('u', c.entry('u', n, { content: { n, text: 'ü😀' } }));
+    let epoch = '';
+    for (let n = 1; n <= 3; n++) ({ epoch } = await c.inbox.append('u', c.entry('u', n, { content: { n, text: 'ü😀' } })));
+    await c.inbox.append('dd', c.entry('dd', 1), { dedup: { key: 'k', ttlMs: 60_000 } });
     await c.inbox.ack('u', 1);
     for (let n = 1; n <= 5; n++) await c.inbox.append('full', c.entry('full', n));
     for (let n = 1; n <= 2; n++) await c.inbox.append('gone', c.entry('gone', n));
@@ -322,22 +346,25 @@ export function inboxContract(t: TapTest, name: string, factory: InboxFactory): 
     t.same(seqs(await c.inbox.read('full', 0, 100)), [3, 4, 5]);
     t.same(await c.inbox.read('gone', 0, 100), []);
     t.equal(await c.inbox.lastSeq('u'), 3);
+    t.same(before.map((e) => e.epoch), [epoch, epoch], 'the epoch survives');
+    t.match(await c.inbox.append('dd', c.entry('dd', 2), { dedup: { key: 'k', ttlMs: 60_000 } }), { seq: 1, duplicate: { mid: 'm1' } },
+      'de-duplication records survive');
     t.equal(await c.inbox.lastSeq('gone'), 2, 'the counter survives even with no entry left');
-    t.same(await c.inbox.append('gone', c.entry('gone', 3)), { seq: 3, dropped: 0 }, 'and continues');
-    t.same(await c.inbox.append('u', c.entry('u', 4)), { seq: 4, dropped: 0 });
+    t.match(await c.inbox.append('gone', c.entry('gone', 3)), { seq: 3, epoch: EPOCH, dropped: 0 }, 'and continues');
+    t.match(await c.inbox.append('u', c.entry('u', 4)), { seq: 4, epoch, dropped: 0 });
     t.equal(await c.inbox.takeDropped('full'), 2, 'dropped counts survive');
     t.same(seqs(await c.inbox.ack('u', 2)), [2]);
 
-    c.now = T0 + 5000;
     await c.reopen();
     t.equal(await c.inbox.takeDropped('full'), 0, 'taking dropped counts is durable too');
+    c.now = T0 + 5000;
     t.same(await c.inbox.read('u', 0, 100), [], 'expiry applies after reopen');
-    t.equal(await c.inbox.sweep(), 6, 'the expiry index survives: u 3,4; full 3,4,5; gone 3');
+    t.equal(await c.inbox.sweep(), 7, 'the expiry index survives: u 3,4; full 3,4,5; gone 3; dd 1');
     t.equal(await c.inbox.takeDropped('u'), 2);
 
     await c.reopen();
     t.equal(await c.inbox.sweep(), 0, 'swept entries stay gone');
     t.equal(await c.inbox.lastSeq('u'), 4);
-    t.same(await c.inbox.append('u', c.entry('u', 5)), { seq: 5, dropped: 0 });
+    t.match(await c.inbox.append('u', c.entry('u', 5)), { seq: 5, epoch, dropped: 0 });
   });
 }

@@ -1,15 +1,25 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { open } from 'lmdb';
 import t from 'tap';
 import { LmdbInbox, INBOX_FILE } from '../../src/engine/lmdb/inbox.js';
 import { MemoryInbox } from '../../src/engine/memory/inbox.js';
-import type { Inbox } from '../../src/engine/inbox.js';
+import { LEGACY_EPOCH, type Inbox } from '../../src/engine/inbox.js';
 import { inboxContract } from './inbox.contract.js';
 
 inboxContract(t, 'memory', async (opts, clock) => {
-  const inbox = new MemoryInbox(opts, clock);
-  return { inbox, cleanup: () => inbox.close() };
+  let inbox = new MemoryInbox(opts, clock);
+  return {
+    inbox,
+    // A new process: a new MemoryInbox, every counter gone.
+    lose: async () => {
+      await inbox.close();
+      inbox = new MemoryInbox(opts, clock);
+      return inbox;
+    },
+    cleanup: () => inbox.close(),
+  };
 });
 
 inboxContract(t, 'lmdb', async (opts, clock) => {
@@ -78,7 +88,7 @@ t.test('lmdb: an append whose content cannot be encoded rejects and leaves no tr
   t.equal(await inbox.lastSeq('u'), 2, 'no seq consumed');
   t.equal(await inbox.takeDropped('u'), 0, 'nothing trimmed');
   t.same((await inbox.read('u', 0, 10)).map((e) => e.seq), [1, 2]);
-  t.same(await inbox.append('u', entry), { seq: 3, dropped: 1 });
+  t.match(await inbox.append('u', entry), { seq: 3, epoch: /^[0-9a-z]{12}$/, dropped: 1 });
 });
 
 t.test('lmdb without fsync still resolves appends that survive a reopen', async (t) => {
@@ -92,4 +102,49 @@ t.test('lmdb without fsync still resolves appends that survive a reopen', async 
   const second = await LmdbInbox.open(opts);
   t.same((await second.read('u', 0, 10)).map((e) => e.content), [1, 2, 3]);
   await second.close();
+});
+
+t.test('lmdb: users stored before epochs existed get the legacy epoch, once and for good', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-inbox-legacy-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const now = Date.now();
+  // The previous layout, written with lmdb directly: user records without an epoch, no meta.
+  const old = open({ path: join(dir, INBOX_FILE), encoding: 'msgpack' });
+  const entries = old.openDB({ name: 'entries' });
+  const expiry = old.openDB({ name: 'expiry' });
+  const users = old.openDB({ name: 'users' });
+  await old.transaction(() => {
+    for (const seq of [1, 2]) {
+      void entries.put(['old', seq], { mid: `m${seq}`, from: 'f', to: 'old', content: seq, timestamp: now });
+      void expiry.put([now, 'old', seq], true);
+    }
+    void users.put('old', { last: 2, live: 2, dropped: 1 });
+  });
+  await old.close();
+
+  const opts = { maxPerUser: 100, ttlMs: 60_000, path: dir };
+  let inbox = await LmdbInbox.open(opts);
+  t.same((await inbox.read('old', 0, 10)).map((e) => [e.seq, e.epoch]), [[1, LEGACY_EPOCH], [2, LEGACY_EPOCH]]);
+  t.same(await inbox.append('old', { mid: 'm3', from: 'f', to: 'old', content: 3, timestamp: now }), { seq: 3, epoch: LEGACY_EPOCH, dropped: 0 });
+  const fresh = await inbox.append('new', { mid: 'n1', from: 'f', to: 'new', content: 1, timestamp: now });
+  t.not(fresh.epoch, LEGACY_EPOCH, 'new users get a random epoch');
+  t.equal(await inbox.takeDropped('old'), 1, 'the rest of the record is kept');
+  await inbox.close();
+  inbox = await LmdbInbox.open(opts);
+  t.teardown(() => inbox.close());
+  t.same((await inbox.ack('old', 3, LEGACY_EPOCH)).map((e) => [e.seq, e.epoch]), [[1, LEGACY_EPOCH], [2, LEGACY_EPOCH], [3, LEGACY_EPOCH]], 'stable across reopens');
+  t.equal((await inbox.append('new', { mid: 'n2', from: 'f', to: 'new', content: 2, timestamp: now })).epoch, fresh.epoch);
+});
+
+t.test('memory: each user has its own epoch; a new process (instance) starts new ones', async (t) => {
+  const one = new MemoryInbox({ maxPerUser: 10, ttlMs: 1000 });
+  const two = new MemoryInbox({ maxPerUser: 10, ttlMs: 1000 });
+  const entry = { mid: 'm', from: 'f', to: 'u', content: 1, timestamp: Date.now() };
+  const a = await one.append('a', entry);
+  const b = await one.append('b', entry);
+  const a2 = await two.append('a', entry);
+  t.equal(new Set([a.epoch, b.epoch, a2.epoch]).size, 3);
+  t.equal(one.publishesLive, false);
+  t.match(await one.append('a', entry, { live: { topic: 'u:a', payload: new Uint8Array(16), epochAt: 0, seqAt: 12, origin: 'n' } }), { seq: 2, epoch: a.epoch },
+    'a live option is ignored: the caller publishes');
 });

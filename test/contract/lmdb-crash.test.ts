@@ -2,7 +2,7 @@
  * Durability under kill -9: a child process appends through LmdbInbox and prints each
  * append the moment it resolves; the parent SIGKILLs it right after the 1000th such
  * line, reopens the same directory and checks that every acknowledged append is
- * there, in order, exactly once.
+ * there, in order, exactly once, and that its de-duplication record survived with it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -82,6 +82,15 @@ t.test('appends acknowledged before a SIGKILL are all on disk, in order, once', 
   const storedNoise = new Map(noise.map((e) => [e.seq, e.mid]));
   t.ok((acked.get('noise') ?? []).every((a) => storedNoise.get(a.seq) === a.mid), 'noise: each acknowledged seq holds its message');
   t.equal(await inbox.lastSeq('noise'), noise.length, 'noise: the counter matches what is stored');
-  t.same(await inbox.append('user0', { mid: 'after', from: 'f', to: 'user0', content: null, timestamp: Date.now() }),
-    { seq: PER_USER + 1, dropped: 0 }, 'appending continues after the crash');
+  // De-duplication records were committed with their entries: a resend of every
+  // acknowledged append after the crash is answered with the original seq and stores nothing.
+  for (const [user, printed] of acked) {
+    const answers = await Promise.all(printed.map((a) => inbox.append(user,
+      { mid: `resend-${a.mid}`, from: 'writer', to: user, content: null, timestamp: Date.now() }, { dedup: { key: a.mid, ttlMs: 3_600_000 } })));
+    t.same(answers.map((r) => [r.seq, r.duplicate?.mid]), printed.map((a) => [a.seq, a.mid]), `${user}: every acknowledged append is de-duplicated after the crash`);
+  }
+  t.equal(await inbox.lastSeq('user0'), PER_USER, 'the resends stored nothing');
+  const after = await inbox.append('user0', { mid: 'after', from: 'f', to: 'user0', content: null, timestamp: Date.now() });
+  t.match(after, { seq: PER_USER + 1, epoch: /^[0-9a-z]{12}$/, dropped: 0 }, 'appending continues after the crash');
+  t.same((await inbox.read('user0', 0, 1)).map((e) => e.epoch), [after.epoch], 'in the epoch the crashed process used');
 });

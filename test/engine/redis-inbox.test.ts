@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import t from 'tap';
 import type { RedisConfig } from '../../src/config/types.js';
 import type { NewInboxEntry } from '../../src/engine/inbox.js';
@@ -16,7 +17,16 @@ async function suite(t: TapTest, name: string, cfg: RedisConfig): Promise<void> 
   const b = await readyClient(t, cfg, 'node-b');
   inboxContract(t, name, async (opts, clock) => {
     const inbox = new RedisInbox({ ...opts, client: a, keyPrefix: uniquePrefix('i') }, clock);
-    return { inbox, cleanup: () => inbox.close() };
+    return {
+      inbox,
+      // Redis restarted empty, as far as the data goes (the connection stays up).
+      lose: async () => {
+        const servers = a instanceof Cluster ? a.nodes('master') : [a];
+        await Promise.all(servers.map((s) => s.flushall()));
+        return inbox;
+      },
+      cleanup: () => inbox.close(),
+    };
   });
 
   t.test(`${name}: two nodes appending concurrently for one user get distinct increasing seqs`, async (t) => {
@@ -64,7 +74,7 @@ t.test('redis inbox: single node', redisSuite(), async (t) => {
     const inbox = new RedisInbox({ client, keyPrefix, maxPerUser: 10, ttlMs: 60_000, counterRetentionMs: 7 * 86_400_000 });
     t.teardown(() => inbox.close());
     await inbox.append('u', entry('u', 1));
-    const ttl = (suffix: string): number => Number(server.cli('pttl', `${keyPrefix}{i:u}:${suffix}`).trim());
+    const ttl = (suffix: string): number => Number(server.cli('pttl', `{${keyPrefix}u:u}:${suffix}`).trim());
     const hour = 3_600_000;
     t.ok(ttl('e') > 60_000 && ttl('e') <= 60_000 + hour, `entries expire after ttl + 1h (${ttl('e')})`);
     t.ok(ttl('t') > 60_000 && ttl('t') <= 60_000 + hour, 'so does the expiry index');
@@ -72,7 +82,7 @@ t.test('redis inbox: single node', redisSuite(), async (t) => {
     const forever = new RedisInbox({ client, keyPrefix: `${keyPrefix}f:`, maxPerUser: 10, ttlMs: Infinity });
     t.teardown(() => forever.close());
     await forever.append('u', entry('u', 1));
-    t.equal(Number(server.cli('pttl', `${keyPrefix}f:{i:u}:e`).trim()), -1, 'ttl Infinity: nothing expires');
+    t.equal(Number(server.cli('pttl', `{${keyPrefix}f:u:u}:e`).trim()), -1, 'ttl Infinity: nothing expires');
   });
 
   t.test('key prefixes isolate two clusters on one Redis; a prefix with glob characters sweeps only itself', async (t) => {

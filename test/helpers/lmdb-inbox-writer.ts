@@ -5,7 +5,7 @@
  *
  * Opens LmdbInbox at <dir> and appends perUser entries to each of users users
  * (`user0`..), 16 appends in flight at a time, round-robin over users. Each append
- * that RESOLVED is printed as one line `<user> <seq> <mid>`: the test's proof that the
+ * (with a de-duplication record under its mid) that RESOLVED is printed as one line `<user> <seq> <mid>`: the test's proof that the
  * inbox acknowledged it. After the last one it prints `done`. Meanwhile, from the
  * start and until it is killed, 4 more loops append to `noise` (printed the same
  * way). Exits by itself after 30 s if nobody kills it.
@@ -13,6 +13,7 @@
 import { LmdbInbox } from '../../src/engine/lmdb/inbox.js';
 
 const WRITER_OPTIONS = { maxPerUser: 1_000_000, ttlMs: 24 * 3600 * 1000 };
+const DEDUP_TTL_MS = 3_600_000;
 const IN_FLIGHT = 16;
 const NOISE_IN_FLIGHT = 4;
 
@@ -29,7 +30,9 @@ async function main(): Promise<void> {
   const inbox = await LmdbInbox.open({ ...WRITER_OPTIONS, path: dir });
 
   const append = async (user: string, mid: string): Promise<void> => {
-    const { seq } = await inbox.append(user, { mid, from: 'writer', to: user, content: { mid }, timestamp: Date.now() });
+    // Every append carries a de-duplication record (key = mid), written in its transaction.
+    const { seq } = await inbox.append(user, { mid, from: 'writer', to: user, content: { mid }, timestamp: Date.now() },
+      { dedup: { key: mid, ttlMs: DEDUP_TTL_MS } });
     process.stdout.write(`${user} ${seq} ${mid}\n`);
   };
 

@@ -1,16 +1,20 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import type { AppendResult, Inbox, InboxEntry, InboxOptions, NewInboxEntry } from '../inbox.js';
+import { LEGACY_EPOCH, type AppendOptions, type AppendResult, type Inbox, type InboxEntry, type InboxOptions, type NewInboxEntry } from '../inbox.js';
 import {
+  checkAppendOptions,
   checkCount,
   checkEntry,
+  checkEpoch,
   checkOptions,
   checkUserId,
   closedError,
   expiryCutoff,
   isExpired,
+  newEpoch,
 } from '../inbox-rules.js';
+import { LmdbDedupRecords } from './inbox-dedup.js';
 
 /** The environment file the inbox keeps inside its directory (plus `inbox.mdb-lock`). */
 export const INBOX_FILE = 'inbox.mdb';
@@ -32,6 +36,8 @@ interface StoredEntry {
 
 /** Per-user bookkeeping, one record per user ever appended to (kept so seqs are never reused). */
 interface UserState {
+  /** The counter's epoch: chosen with the record, so it lives exactly as long as `last`. */
+  epoch: string;
   /** Last seq assigned. */
   last: number;
   /** Entries currently stored (so trimming needs no count scan). */
@@ -42,6 +48,10 @@ interface UserState {
 
 type EntryKey = [userId: string, seq: number];
 type ExpiryKey = [timestamp: number, userId: string, seq: number];
+
+/** Key in `meta` of the layout version; 2 = every user record carries an epoch. */
+const LAYOUT_VERSION_KEY = 'layout';
+const LAYOUT_EPOCHS = 2;
 
 /**
  * The durable inbox of a single node, in an LMDB environment of its own:
@@ -63,8 +73,13 @@ type ExpiryKey = [timestamp: number, userId: string, seq: number];
  *    range, and user ids that prefix each other ('a', 'a:b') cannot mix.
  *  - `expiry`:  [timestamp, userId, seq] -> true. An index so sweep() scans only
  *    what has expired instead of every entry.
- *  - `users`:   userId -> {last, live, dropped}. Survives every ack and trim, so seqs
- *    are never reused and dropped counts are not lost across restarts.
+ *  - `users`:   userId -> {epoch, last, live, dropped}. Survives every ack and trim, so
+ *    seqs are never reused and dropped counts are not lost across restarts. The epoch
+ *    is chosen when the record is created; records written before epochs existed are
+ *    given LEGACY_EPOCH once, at the first open of the file by this version.
+ *  - `dedup`, `dedupExpiry`: de-duplication records (inbox-dedup.ts), written in the
+ *    append's transaction, so a record survives kill -9 exactly like its entry.
+ *  - `meta`:    layout version.
  *
  * Atomicity and ordering: every mutation (append, ack, takeDropped, a sweep batch)
  * runs as one lmdb asynchronous child transaction: its callback reads the user
@@ -83,6 +98,9 @@ export class LmdbInbox implements Inbox {
   readonly #entries: Database<StoredEntry, EntryKey>;
   readonly #expiry: Database<true, ExpiryKey>;
   readonly #users: Database<UserState, string>;
+  readonly #dedup: LmdbDedupRecords;
+  readonly #meta: Database<number, string>;
+  readonly publishesLive = false;
   /** Mutations queued and not yet settled; lets takeDropped skip a write when nothing can change. */
   #pending = 0;
   #closing: Promise<void> | undefined;
@@ -94,6 +112,19 @@ export class LmdbInbox implements Inbox {
     this.#entries = root.openDB<StoredEntry, EntryKey>({ name: 'entries' });
     this.#expiry = root.openDB<true, ExpiryKey>({ name: 'expiry' });
     this.#users = root.openDB<UserState, string>({ name: 'users' });
+    this.#dedup = new LmdbDedupRecords(root);
+    this.#meta = root.openDB<number, string>({ name: 'meta' });
+  }
+
+  /** Gives every user record stored before epochs existed the stable LEGACY_EPOCH, once per file. */
+  async #upgrade(): Promise<void> {
+    if (this.#meta.get(LAYOUT_VERSION_KEY) === LAYOUT_EPOCHS) return;
+    await this.#write(() => {
+      for (const { key, value } of Array.from(this.#users.getRange())) {
+        if (typeof value.epoch !== 'string') this.#users.put(key, { ...value, epoch: LEGACY_EPOCH });
+      }
+      this.#meta.put(LAYOUT_VERSION_KEY, LAYOUT_EPOCHS);
+    });
   }
 
   /**
@@ -114,13 +145,23 @@ export class LmdbInbox implements Inbox {
       overlappingSync: !fsync,
       encoding: 'msgpack',
     });
-    return new LmdbInbox(inboxOpts, clock, root);
+    const inbox = new LmdbInbox(inboxOpts, clock, root);
+    try {
+      await inbox.#upgrade();
+    } catch (err) {
+      await inbox.close();
+      throw err;
+    }
+    return inbox;
   }
 
-  async append(userId: string, entry: NewInboxEntry): Promise<AppendResult> {
+  /** `options.live` is ignored (publishesLive is false): the caller publishes. */
+  async append(userId: string, entry: NewInboxEntry, options?: AppendOptions): Promise<AppendResult> {
     this.#checkOpen();
     checkUserId(userId);
     checkEntry(entry);
+    checkAppendOptions(options);
+    const dedup = options?.dedup;
     const stored: StoredEntry = {
       mid: entry.mid,
       from: entry.from,
@@ -128,9 +169,13 @@ export class LmdbInbox implements Inbox {
       content: entry.content,
       timestamp: entry.timestamp,
     };
-    return this.#write(() => {
-      const state = this.#users.get(userId) ?? { last: 0, live: 0, dropped: 0 };
+    return this.#write((): AppendResult => {
+      const now = this.#clock();
+      const duplicate = dedup && this.#dedup.find(userId, dedup.key, dedup.ttlMs, now);
+      if (duplicate) return duplicate;
+      const state = this.#users.get(userId) ?? { epoch: newEpoch(), last: 0, live: 0, dropped: 0 };
       const seq = state.last + 1;
+      if (dedup) this.#dedup.write(userId, dedup.key, dedup.ttlMs, now, { seq, epoch: state.epoch, mid: stored.mid, timestamp: stored.timestamp });
       this.#entries.put([userId, seq], stored);
       this.#expiry.put([stored.timestamp, userId, seq], true);
       state.last = seq;
@@ -145,7 +190,7 @@ export class LmdbInbox implements Inbox {
         state.dropped += dropped;
       }
       this.#users.put(userId, state);
-      return { seq, dropped };
+      return { seq, epoch: state.epoch, dropped };
     });
   }
 
@@ -157,23 +202,26 @@ export class LmdbInbox implements Inbox {
     const out: InboxEntry[] = [];
     if (limit === 0) return out;
     const now = this.#clock();
+    const epoch = this.#users.get(userId)?.epoch ?? LEGACY_EPOCH;
     // Lazy range: stops reading as soon as `limit` unexpired entries are found.
     for (const { key, value } of this.#entries.getRange({ start: [userId, after + 1], end: [userId, MAX_SEQ] })) {
       if (isExpired(value.timestamp, now, this.#opts.ttlMs)) continue;
-      out.push(toEntry(key[1], value));
+      out.push(toEntry(key[1], epoch, value));
       if (out.length >= limit) break;
     }
     return out;
   }
 
   /** Expired entries inside the acknowledged range are removed too, but counted as dropped, not returned. */
-  async ack(userId: string, upTo: number): Promise<InboxEntry[]> {
+  async ack(userId: string, upTo: number, epoch?: string): Promise<InboxEntry[]> {
     this.#checkOpen();
     checkUserId(userId);
     checkCount('upTo', upTo);
+    checkEpoch(epoch);
     return this.#write(() => {
       const state = this.#users.get(userId);
       if (!state || state.live === 0) return [];
+      if (epoch !== undefined && epoch !== state.epoch) return [];
       const end = Math.min(upTo, state.last) + 1;
       const removed = Array.from(this.#entries.getRange({ start: [userId, 0], end: [userId, end] }));
       if (removed.length === 0) return [];
@@ -182,7 +230,7 @@ export class LmdbInbox implements Inbox {
       for (const { key, value } of removed) {
         this.#remove(key, value);
         if (isExpired(value.timestamp, now, this.#opts.ttlMs)) state.dropped += 1;
-        else out.push(toEntry(key[1], value));
+        else out.push(toEntry(key[1], state.epoch, value));
       }
       state.live -= removed.length;
       this.#users.put(userId, state);
@@ -193,12 +241,15 @@ export class LmdbInbox implements Inbox {
   async takeDropped(userId: string): Promise<number> {
     this.#checkOpen();
     checkUserId(userId);
-    // Fast path (the common case, asked on every connect): nothing recorded and no
-    // mutation of ours queued that could add to it, so no write transaction is needed.
-    if (this.#pending === 0 && !this.#users.get(userId)?.dropped) return 0;
+    // Fast path (the common case, asked on every connect): nothing recorded, the oldest
+    // entry has not expired and no mutation of ours is queued that could change either,
+    // so no write transaction is needed.
+    if (this.#pending === 0 && !this.#users.get(userId)?.dropped && !this.#oldestExpired(userId, this.#clock())) return 0;
     return this.#write(() => {
       const state = this.#users.get(userId);
-      if (!state || state.dropped === 0) return 0;
+      if (!state) return 0;
+      this.#expireUser(userId, state, this.#clock());
+      if (state.dropped === 0) return 0;
       const n = state.dropped;
       state.dropped = 0;
       this.#users.put(userId, state);
@@ -217,13 +268,14 @@ export class LmdbInbox implements Inbox {
     this.#checkOpen();
     if (typeof now !== 'number' || Number.isNaN(now)) throw new RangeError('inbox: sweep(now) needs a number');
     const cutoff = expiryCutoff(now, this.#opts.ttlMs);
-    if (cutoff === -Infinity) return 0;
     let total = 0;
     for (;;) {
       const removed = await this.#write(() => this.#sweepBatch(cutoff));
       total += removed;
-      if (removed < SWEEP_BATCH || this.#closing) return total;
+      if (removed < SWEEP_BATCH || this.#closing) break;
     }
+    while (!this.#closing && (await this.#write(() => this.#dedup.sweepBatch(now, SWEEP_BATCH))) === SWEEP_BATCH);
+    return total;
   }
 
   /** Stops accepting calls, waits for queued writes to commit, closes the environment. Idempotent. */
@@ -233,6 +285,7 @@ export class LmdbInbox implements Inbox {
   }
 
   #sweepBatch(cutoff: number): number {
+    if (cutoff === -Infinity) return 0;
     // Keys [timestamp, ...] below [cutoff] are exactly those with timestamp < cutoff.
     // Collected before removing: the cursor must not walk keys being deleted.
     const expired = Array.from(this.#expiry.getKeys({ end: [cutoff], limit: SWEEP_BATCH }));
@@ -251,6 +304,29 @@ export class LmdbInbox implements Inbox {
       this.#users.put(userId, state);
     }
     return expired.length;
+  }
+
+  /** True when the user's oldest entry (lowest seq) has expired at `now`. */
+  #oldestExpired(userId: string, now: number): boolean {
+    for (const { value } of this.#entries.getRange({ start: [userId, 0], end: [userId, MAX_SEQ], limit: 1 })) {
+      return isExpired(value.timestamp, now, this.#opts.ttlMs);
+    }
+    return false;
+  }
+
+  /**
+   * Inside a write transaction: when the user's oldest entry has expired, removes every
+   * expired entry of the user and counts it as dropped in `state` (which the caller
+   * puts). Keyed on the oldest entry because one node stamps entries in seq order; an
+   * entry stamped out of order behind an unexpired one is counted by the next sweep.
+   */
+  #expireUser(userId: string, state: UserState, now: number): void {
+    if (!this.#oldestExpired(userId, now)) return;
+    const expired = Array.from(this.#entries.getRange({ start: [userId, 0], end: [userId, MAX_SEQ] }))
+      .filter(({ value }) => isExpired(value.timestamp, now, this.#opts.ttlMs));
+    for (const { key, value } of expired) this.#remove(key, value);
+    state.live -= expired.length;
+    state.dropped += expired.length;
   }
 
   /** Removes one entry and its expiry index key (inside a write transaction). */
@@ -278,6 +354,6 @@ export class LmdbInbox implements Inbox {
   }
 }
 
-function toEntry(seq: number, value: StoredEntry): InboxEntry {
-  return { seq, mid: value.mid, from: value.from, to: value.to, content: value.content, timestamp: value.timestamp };
+function toEntry(seq: number, epoch: string, value: StoredEntry): InboxEntry {
+  return { seq, epoch, mid: value.mid, from: value.from, to: value.to, content: value.content, timestamp: value.timestamp };
 }

@@ -1,12 +1,37 @@
-import type { AppendResult, Inbox, InboxEntry, InboxOptions, NewInboxEntry } from '../inbox.js';
-import { checkCount, checkEntry, checkOptions, checkUserId, closedError, isExpired } from '../inbox-rules.js';
+import type { AppendOptions, AppendResult, Inbox, InboxEntry, InboxOptions, NewInboxEntry } from '../inbox.js';
+import {
+  checkAppendOptions,
+  checkCount,
+  checkEntry,
+  checkEpoch,
+  checkOptions,
+  checkUserId,
+  closedError,
+  dedupHolds,
+  isExpired,
+  newEpoch,
+} from '../inbox-rules.js';
+
+/** What a de-duplicated resend is answered with, and when the record was written. */
+interface DedupRecord {
+  seq: number;
+  epoch: string;
+  mid: string;
+  timestamp: number;
+  writtenAt: number;
+  ttlMs: number;
+}
 
 interface UserBox {
+  /** Chosen when the box is created: the counter lives exactly as long as the box (the process). */
+  epoch: string;
   /** Last seq ever assigned; kept after every entry is gone so seqs are never reused. */
   last: number;
   dropped: number;
   /** Live entries, ascending by seq. */
   entries: InboxEntry[];
+  /** De-duplication records by key, in insertion order (so the oldest come first). */
+  dedup: Map<string, DedupRecord>;
 }
 
 /**
@@ -22,34 +47,54 @@ interface UserBox {
  * increasing seqs in call order). `content` is deep-copied on append
  * (structuredClone), so later mutation by the caller does not alter the stored
  * message; entries returned by read/ack share their `content` with the store and
- * must be treated as read-only. The record of a user (its last seq) is kept for
- * the life of the process, even after all its entries are gone.
+ * must be treated as read-only. The record of a user (its last seq and epoch) is
+ * kept for the life of the process, even after all its entries are gone; a new
+ * process starts every user in a new epoch. De-duplication records are checked and
+ * written in the append's synchronous section, and are lost with the process.
  */
 export class MemoryInbox implements Inbox {
   readonly #opts: InboxOptions;
   readonly #clock: () => number;
   readonly #users = new Map<string, UserBox>();
   #closed = false;
+  readonly publishesLive = false;
 
   constructor(opts: InboxOptions, clock: () => number = Date.now) {
     this.#opts = { ...checkOptions(opts) };
     this.#clock = clock;
   }
 
-  async append(userId: string, entry: NewInboxEntry): Promise<AppendResult> {
+  /** `options.live` is ignored (publishesLive is false): the caller publishes. */
+  async append(userId: string, entry: NewInboxEntry, options?: AppendOptions): Promise<AppendResult> {
     this.#checkOpen();
     checkUserId(userId);
     checkEntry(entry);
+    checkAppendOptions(options);
     // Clone before touching state: a non-cloneable content throws here and leaves no trace.
     const content: unknown = structuredClone(entry.content);
     let box = this.#users.get(userId);
     if (!box) {
-      box = { last: 0, dropped: 0, entries: [] };
+      box = { epoch: newEpoch(), last: 0, dropped: 0, entries: [], dedup: new Map() };
       this.#users.set(userId, box);
     }
+    const now = this.#clock();
+    const dedup = options?.dedup;
+    if (dedup) {
+      pruneDedup(box.dedup, now);
+      const found = box.dedup.get(dedup.key);
+      if (found && dedupHolds(found.writtenAt, now, dedup.ttlMs)) {
+        return { seq: found.seq, epoch: found.epoch, dropped: 0, duplicate: { mid: found.mid, timestamp: found.timestamp } };
+      }
+    }
     const seq = ++box.last;
+    if (dedup) {
+      // Re-inserted, not updated in place, so the map stays ordered by writtenAt.
+      box.dedup.delete(dedup.key);
+      box.dedup.set(dedup.key, { seq, epoch: box.epoch, mid: entry.mid, timestamp: entry.timestamp, writtenAt: now, ttlMs: dedup.ttlMs });
+    }
     box.entries.push({
       seq,
+      epoch: box.epoch,
       mid: entry.mid,
       from: entry.from,
       to: entry.to,
@@ -63,7 +108,7 @@ export class MemoryInbox implements Inbox {
       dropped = overflow;
       box.dropped += overflow;
     }
-    return { seq, dropped };
+    return { seq, epoch: box.epoch, dropped };
   }
 
   async read(userId: string, after: number, limit: number): Promise<InboxEntry[]> {
@@ -83,12 +128,13 @@ export class MemoryInbox implements Inbox {
   }
 
   /** Expired entries inside the acknowledged range are removed too, but counted as dropped, not returned. */
-  async ack(userId: string, upTo: number): Promise<InboxEntry[]> {
+  async ack(userId: string, upTo: number, epoch?: string): Promise<InboxEntry[]> {
     this.#checkOpen();
     checkUserId(userId);
     checkCount('upTo', upTo);
+    checkEpoch(epoch);
     const box = this.#users.get(userId);
-    if (!box) return [];
+    if (!box || (epoch !== undefined && epoch !== box.epoch)) return [];
     const removed = box.entries.splice(0, firstAfter(box.entries, upTo));
     const now = this.#clock();
     const out: InboxEntry[] = [];
@@ -104,6 +150,7 @@ export class MemoryInbox implements Inbox {
     checkUserId(userId);
     const box = this.#users.get(userId);
     if (!box) return 0;
+    this.#expire(box, this.#clock());
     const n = box.dropped;
     box.dropped = 0;
     return n;
@@ -120,13 +167,8 @@ export class MemoryInbox implements Inbox {
     if (typeof now !== 'number' || Number.isNaN(now)) throw new RangeError('inbox: sweep(now) needs a number');
     let total = 0;
     for (const box of this.#users.values()) {
-      const kept = box.entries.filter((e) => !isExpired(e.timestamp, now, this.#opts.ttlMs));
-      const removed = box.entries.length - kept.length;
-      if (removed > 0) {
-        box.entries = kept;
-        box.dropped += removed;
-        total += removed;
-      }
+      total += this.#expire(box, now);
+      pruneDedup(box.dedup, now);
     }
     return total;
   }
@@ -136,8 +178,30 @@ export class MemoryInbox implements Inbox {
     this.#users.clear();
   }
 
+  /** Removes the box's expired entries, counting them as dropped; returns how many. */
+  #expire(box: UserBox, now: number): number {
+    if (box.entries.length === 0 || !box.entries.some((e) => isExpired(e.timestamp, now, this.#opts.ttlMs))) return 0;
+    const kept = box.entries.filter((e) => !isExpired(e.timestamp, now, this.#opts.ttlMs));
+    const removed = box.entries.length - kept.length;
+    box.entries = kept;
+    box.dropped += removed;
+    return removed;
+  }
+
   #checkOpen(): void {
     if (this.#closed) throw closedError();
+  }
+}
+
+/**
+ * Drops the records whose own ttl has run out, oldest first, stopping at the first one
+ * still in force: records are inserted in writtenAt order, so with one ttl for all of
+ * them (the gateway's DedupWindow) this removes exactly the expired ones.
+ */
+function pruneDedup(records: Map<string, DedupRecord>, now: number): void {
+  for (const [key, record] of records) {
+    if (dedupHolds(record.writtenAt, now, record.ttlMs)) return;
+    records.delete(key);
   }
 }
 

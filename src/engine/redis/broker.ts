@@ -78,15 +78,10 @@ export class RedisBroker implements Broker {
     checkTopic(topic);
     if (!(payload instanceof Uint8Array)) throw new TypeError('payload must be a Uint8Array');
     if (typeof origin !== 'string' || origin.length === 0) throw new TypeError('origin must be a non-empty string');
-    const originBytes = Buffer.from(origin, 'utf8');
-    if (originBytes.length > MAX_ORIGIN_BYTES) throw new RangeError(`origin must be at most ${MAX_ORIGIN_BYTES} bytes`);
+    const data = brokerEnvelope(origin, payload);
     if (this.#publisher.status !== 'ready') {
       throw new GatewayError('UNAVAILABLE', 'cluster broker temporarily unavailable');
     }
-    const data = Buffer.allocUnsafe(1 + originBytes.length + payload.length);
-    data[0] = originBytes.length;
-    originBytes.copy(data, 1);
-    data.set(payload, 1 + originBytes.length);
     const channel = this.#prefix + topic;
     try {
       // Both answer with the number of subscriber connections (one per subscribed node).
@@ -168,6 +163,22 @@ export class RedisBroker implements Broker {
   #open(): void {
     if (this.#closed) throw new Error('broker is closed');
   }
+}
+
+/**
+ * The one Redis value a broker message travels as: [origin length: 1 byte][origin:
+ * UTF-8][payload]. Shared with RedisInbox, which publishes live frames from its append
+ * script and must be read by every RedisBroker exactly like a broker message. Throws a
+ * RangeError for an origin longer than 255 bytes.
+ */
+export function brokerEnvelope(origin: string, payload: Uint8Array): Buffer {
+  const originBytes = Buffer.from(origin, 'utf8');
+  if (originBytes.length > MAX_ORIGIN_BYTES) throw new RangeError(`origin must be at most ${MAX_ORIGIN_BYTES} bytes`);
+  const data = Buffer.allocUnsafe(1 + originBytes.length + payload.length);
+  data[0] = originBytes.length;
+  originBytes.copy(data, 1);
+  data.set(payload, 1 + originBytes.length);
+  return data;
 }
 
 function checkTopic(topic: unknown): asserts topic is string {

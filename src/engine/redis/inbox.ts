@@ -1,10 +1,23 @@
 import { Cluster, type Redis } from 'ioredis';
 import { Unpackr, type Options } from 'msgpackr';
 import { encodeMsgpack } from '../../protocol/codec.js';
-import type { AppendResult, Inbox, InboxEntry, InboxOptions, NewInboxEntry } from '../inbox.js';
-import { checkCount, checkEntry, checkOptions, checkUserId, closedError, expiryCutoff } from '../inbox-rules.js';
+import { GatewayError } from '../../errors.js';
+import type { AppendOptions, AppendResult, Inbox, InboxEntry, InboxOptions, NewInboxEntry } from '../inbox.js';
+import {
+  checkAppendOptions,
+  checkCount,
+  checkEntry,
+  checkEpoch,
+  checkOptions,
+  checkUserId,
+  closedError,
+  expiryCutoff,
+  newEpoch,
+} from '../inbox-rules.js';
 import type { Logger } from '../../log.js';
+import { brokerEnvelope } from './broker.js';
 import { redisCall, type RedisClient } from './connection.js';
+import { channelOf, dedupKey, expiryIndexPatterns, hashSlot, inboxKeyBase } from './inbox-keys.js';
 import { ACK, APPEND, INBOX_SCRIPTS, READ, SWEEP_USER, TAKE_DROPPED } from './inbox-scripts.js';
 import { preloadScripts } from './script.js';
 
@@ -23,7 +36,8 @@ export interface RedisInboxOptions extends InboxOptions {
   log?: Logger;
 }
 
-const HOUR = 3_600_000;
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 /** Keys looked at per SCAN step of a sweep; each step's users are swept before the next step. */
 const SWEEP_BATCH = 200;
@@ -35,10 +49,26 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true } as Option
 /**
  * The cluster inbox on Redis: every gateway node reads and writes the same per-user
  * inbox, so a user's messages are there whichever node they reconnect to. Each method
- * is one Lua script on the user's keys (one slot via the `{i:<id>}` hash tag), so it
- * is atomic per user cluster-wide: two nodes appending at once get distinct,
- * increasing seqs. Calls issued together on one instance take effect in call order
- * (one connection, commands sent in call order). Key layout: inbox-scripts.ts.
+ * is one Lua script on the user's keys (all in the slot of the user's broker channel,
+ * see inbox-keys.ts), so it is atomic per user cluster-wide: two nodes appending at
+ * once get distinct, increasing seqs. Calls issued together on one instance take
+ * effect in call order (one connection, commands sent in call order). Key layout:
+ * inbox-keys.ts and inbox-scripts.ts.
+ *
+ * Live frames (publishesLive): with `options.live`, the append script itself PUBLISHes
+ * (type node) or SPUBLISHes (type cluster) the frame, wrapped in the broker envelope,
+ * on `keyPrefix + topic`, exactly as RedisBroker.publish would; so live frames of one
+ * user leave in seq order cluster-wide, and a de-duplicated resend publishes nothing.
+ * With a cluster the topic must hash to the user's slot (it is the user's own topic).
+ *
+ * Epoch: stored in the counter hash and replaced together with the counter: a new one
+ * after Redis lost the data (restart without persistence, FLUSHALL) or after
+ * counterRetentionMs of idleness.
+ *
+ * De-duplication records are keys of their own with a Redis expiry of
+ * window + max(window, 1 min): the script decides by the gateway clock whether a
+ * record still holds, and the slack keeps clock skew between gateways and Redis from
+ * freeing a key early.
  *
  * Durability: an append resolves when Redis has applied it, which is as durable as the
  * Redis server's persistence settings (use AOF with `appendfsync everysec` or better
@@ -64,7 +94,9 @@ export class RedisInbox implements Inbox {
   readonly #keyTtl: string;
   readonly #metaTtl: string;
   readonly #unload: () => void;
+  readonly #sharded: boolean;
   #closed = false;
+  readonly publishesLive = true;
 
   constructor(options: RedisInboxOptions, clock: () => number = Date.now) {
     this.#opts = { ...checkOptions({ maxPerUser: options.maxPerUser, ttlMs: options.ttlMs }) };
@@ -72,6 +104,7 @@ export class RedisInbox implements Inbox {
     this.#client = options.client;
     this.#prefix = options.keyPrefix;
     this.#clock = clock;
+    this.#sharded = this.#client instanceof Cluster;
     const ttl = this.#opts.ttlMs;
     if (Number.isFinite(ttl)) {
       const keyTtl = Math.ceil(ttl + Math.max(ttl, HOUR));
@@ -88,15 +121,44 @@ export class RedisInbox implements Inbox {
     this.#unload = preloadScripts(this.#client, INBOX_SCRIPTS, options.log);
   }
 
-  async append(userId: string, entry: NewInboxEntry): Promise<AppendResult> {
+  async append(userId: string, entry: NewInboxEntry, options?: AppendOptions): Promise<AppendResult> {
     this.#checkOpen();
     checkUserId(userId);
     checkEntry(entry);
+    checkAppendOptions(options);
     const payload = Buffer.from(encodeMsgpack([entry.mid, entry.from, entry.to, entry.content, entry.timestamp]));
     const k = this.#keys(userId);
-    const [seq, dropped] = (await APPEND.run(this.#client, [k.entries, k.times, k.meta],
-      [payload, String(entry.timestamp), this.#opts.maxPerUser, this.#keyTtl, this.#metaTtl])) as [number, number];
-    return { seq: Number(seq), dropped: Number(dropped) };
+    const dedup = options?.dedup;
+    const live = options?.live;
+    let publish: [command: string, channel: string, envelope: Buffer, epochAt: number, seqAt: number] | ['', '', '', 0, 0] = ['', '', '', 0, 0];
+    if (live) {
+      const channel = channelOf(this.#prefix, live.topic);
+      if (this.#sharded && hashSlot(channel) !== hashSlot(k.entries)) {
+        throw new GatewayError('BAD_REQUEST', 'inbox: on a Redis Cluster the live topic must be the recipient\'s own topic');
+      }
+      let envelope: Buffer;
+      try {
+        envelope = brokerEnvelope(live.origin, live.payload);
+      } catch (err) {
+        throw new GatewayError('BAD_REQUEST', `inbox: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      const header = envelope.length - live.payload.length;
+      publish = [this.#sharded ? 'SPUBLISH' : 'PUBLISH', channel, envelope, header + live.epochAt, header + live.seqAt];
+    }
+    const now = this.#clock();
+    const reply = (await APPEND.run(this.#client, [k.entries, k.times, k.meta, dedupKey(k.base, dedup?.key ?? '')], [
+      payload, String(entry.timestamp), this.#opts.maxPerUser, this.#keyTtl, this.#metaTtl,
+      newEpoch(), dedup ? String(dedup.ttlMs) : '', String(now), entry.mid,
+      dedup ? String(dedup.ttlMs + Math.max(dedup.ttlMs, MINUTE)) : '',
+      ...publish,
+    ])) as [number, number, string, number, string?, string?];
+    const [seq, dropped, epoch, receivers, mid, timestamp] = reply;
+    if (receivers === -2) {
+      return { seq: Number(seq), epoch, dropped: 0, duplicate: { mid: mid!, timestamp: Number(timestamp) } };
+    }
+    const result: AppendResult = { seq: Number(seq), epoch, dropped: Number(dropped) };
+    if (receivers >= 0) result.receivers = Number(receivers);
+    return result;
   }
 
   async read(userId: string, after: number, limit: number): Promise<InboxEntry[]> {
@@ -106,26 +168,30 @@ export class RedisInbox implements Inbox {
     checkCount('limit', limit);
     if (limit === 0) return [];
     const k = this.#keys(userId);
-    const members = (await READ.runBuffer(this.#client, [k.entries, k.times],
+    const [epoch, ...members] = (await READ.runBuffer(this.#client, [k.entries, k.times, k.meta],
       [String(after), Math.min(limit, MAX_LIMIT), this.#cutoff(this.#clock())])) as Buffer[];
-    return members.map((m) => decode(m, userId));
+    const epochText = epoch!.toString('latin1');
+    return members.map((m) => decode(m, epochText, userId));
   }
 
   /** Expired entries inside the acknowledged range are removed too, but counted as dropped, not returned. */
-  async ack(userId: string, upTo: number): Promise<InboxEntry[]> {
+  async ack(userId: string, upTo: number, epoch?: string): Promise<InboxEntry[]> {
     this.#checkOpen();
     checkUserId(userId);
     checkCount('upTo', upTo);
+    checkEpoch(epoch);
     const k = this.#keys(userId);
-    const members = (await ACK.runBuffer(this.#client, [k.entries, k.times, k.meta],
-      [String(upTo), this.#cutoff(this.#clock())])) as Buffer[];
-    return members.map((m) => decode(m, userId));
+    const [current, ...members] = (await ACK.runBuffer(this.#client, [k.entries, k.times, k.meta],
+      [String(upTo), epoch === undefined ? '' : `=${epoch}`, this.#cutoff(this.#clock())])) as Buffer[];
+    const epochText = current!.toString('latin1');
+    return members.map((m) => decode(m, epochText, userId));
   }
 
   async takeDropped(userId: string): Promise<number> {
     this.#checkOpen();
     checkUserId(userId);
-    return Number(await TAKE_DROPPED.run(this.#client, [this.#keys(userId).meta], []));
+    const k = this.#keys(userId);
+    return Number(await TAKE_DROPPED.run(this.#client, [k.entries, k.times, k.meta], [this.#cutoff(this.#clock())]));
   }
 
   async lastSeq(userId: string): Promise<number> {
@@ -147,9 +213,8 @@ export class RedisInbox implements Inbox {
     const cutoff = this.#cutoff(now);
     if (cutoff === '') return 0;
     const servers: Redis[] = this.#client instanceof Cluster ? this.#client.nodes('master') : [this.#client];
-    const pattern = `${globEscape(this.#prefix)}{i:*}:t`;
     let total = 0;
-    for (const server of servers) {
+    for (const server of servers) for (const pattern of expiryIndexPatterns(this.#prefix)) {
       let cursor = '0';
       do {
         const [next, keys] = await redisCall(() => server.scan(cursor, 'MATCH', pattern, 'COUNT', SWEEP_BATCH));
@@ -171,9 +236,9 @@ export class RedisInbox implements Inbox {
     this.#unload();
   }
 
-  #keys(userId: string): { entries: string; times: string; meta: string } {
-    const base = `${this.#prefix}{i:${userId}}`;
-    return { entries: `${base}:e`, times: `${base}:t`, meta: `${base}:m` };
+  #keys(userId: string): { base: string; entries: string; times: string; meta: string } {
+    const base = inboxKeyBase(this.#prefix, userId);
+    return { base, entries: `${base}:e`, times: `${base}:t`, meta: `${base}:m` };
   }
 
   /** Timestamps below this have expired at `now`; '' when entries never expire. */
@@ -188,7 +253,7 @@ export class RedisInbox implements Inbox {
 }
 
 /** "<seq>:<msgpack>" → the entry. A member that does not decode is a corrupt store: it throws, naming the user. */
-function decode(member: Buffer, userId: string): InboxEntry {
+function decode(member: Buffer, epoch: string, userId: string): InboxEntry {
   const colon = member.indexOf(0x3a);
   const seq = Number(member.toString('latin1', 0, colon));
   let fields: unknown;
@@ -201,10 +266,5 @@ function decode(member: Buffer, userId: string): InboxEntry {
     throw new Error(`inbox: malformed entry for user ${JSON.stringify(userId)}`);
   }
   const [mid, from, to, content, timestamp] = fields as [string, string, string, unknown, number];
-  return { seq, mid, from, to, content, timestamp };
-}
-
-/** Escapes SCAN MATCH glob characters so a key prefix matches literally. */
-function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+  return { seq, epoch, mid, from, to, content, timestamp };
 }
