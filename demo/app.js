@@ -6,6 +6,7 @@ const ROOM = 'demo:lobby';
 const $ = (id) => document.getElementById(id);
 let client;
 let me;
+let joined = false;
 /** mid -> the tick element of a direct message this page sent. */
 const ticks = new Map();
 const online = new Map();
@@ -38,7 +39,8 @@ function renderOnline() {
 }
 
 async function refreshOnline() {
-  if (client.state !== 'open') return;
+  // Before the first join is answered the room's presence is not ours to ask.
+  if (!joined || client.state !== 'open') return;
   const answer = await client.presence({ group: ROOM });
   const fresh = answer.online.filter((u) => !online.has(u));
   for (const u of answer.online) if (!online.has(u)) online.set(u, 'online');
@@ -70,7 +72,9 @@ async function start(user) {
   client.on('connected', (d) => {
     setState('online', 'open');
     if (d.reconnected) line('note', [['', 'reconnected']]);
-    void refreshOnline();
+    refreshOnline().catch(() => {
+      // The re-join may still be on its way right after a reconnect; the timer asks again.
+    });
   });
   client.on('disconnected', (d) => {
     setState(d.willReconnect ? 'reconnecting' : `closed (${d.code})`, d.willReconnect ? 'reconnecting' : '');
@@ -90,12 +94,19 @@ async function start(user) {
     online.set(s.userId, s.status);
     renderOnline();
   });
-  client.on('error', (e) => line('note', [['', `error ${e.code}: ${e.message}`]]));
+  client.on('error', (e) => {
+    // getToken fails while the gateway is down (the fetch has nowhere to go): the reconnect loop handles it.
+    if (e.code !== 'TOKEN') line('note', [['', `error ${e.code}: ${e.message}`]]);
+  });
 
   $('login').hidden = true;
   $('chat').hidden = false;
   await client.join(ROOM);
-  setInterval(() => void refreshOnline().catch(() => {}), 3000);
+  joined = true;
+  await refreshOnline();
+  setInterval(() => {
+    refreshOnline().catch((err) => line('note', [['', `presence: ${err.code ?? err.message}`]]));
+  }, 3000);
 }
 
 $('login').addEventListener('submit', (e) => {

@@ -262,13 +262,21 @@ export class Client {
 
   #onClose(ws: WebSocketLike, code: number, reason: string): void {
     if (ws !== this.#ws) return;
+    const wasOpen = this.#state === 'open';
     this.#detach();
     const action = closeAction(code, this.#upgradeStatus);
-    void this.#afterClose(action, code, reason);
+    void this.#afterClose(action, code, reason, wasOpen);
   }
 
-  async #afterClose(action: CloseAction, code: number, reason: string): Promise<void> {
+  /**
+   * `disconnected` is emitted when an open connection ends, and when the client gives
+   * up for good; a reconnect attempt that never opened only leads to `reconnecting`.
+   */
+  async #afterClose(action: CloseAction, code: number, reason: string, wasOpen: boolean): Promise<void> {
     if (this.#state === 'closed') return;
+    const lost = (): void => {
+      if (wasOpen) this.#events.emit('disconnected', { code, reason, willReconnect: true });
+    };
     const stopFor = (why: string): void => {
       this.#events.emit('disconnected', { code, reason, willReconnect: false });
       this.#stop(new SwitchboardError('CLOSED', why, {}, code), undefined, '');
@@ -281,16 +289,16 @@ export class Client {
         const refused = this.#token;
         const next = await this.#freshToken();
         if (next === undefined || next === refused) return stopFor(`authentication refused (${this.#upgradeStatus ?? code})`);
-        this.#events.emit('disconnected', { code, reason, willReconnect: true });
+        lost();
         return this.#scheduleReconnect(false);
       }
       case 'new-token':
         if (this.#getToken === undefined) return stopFor('the token expired (4011) and there is no getToken to renew it');
-        this.#events.emit('disconnected', { code, reason, willReconnect: true });
+        lost();
         // #open calls getToken; no delay: the server asked for exactly this.
         return this.#scheduleReconnect(false, 0);
       case 'reconnect':
-        this.#events.emit('disconnected', { code, reason, willReconnect: true });
+        lost();
         return this.#scheduleReconnect(action.slow);
     }
   }

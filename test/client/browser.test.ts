@@ -21,6 +21,16 @@ function chromiumPath(): string | undefined {
   }
 }
 
+/** Both pages side by side in one picture (docs/demo-chat.png is one of these). */
+async function sideBySide(context: BrowserContext, pages: Page[], file: string): Promise<void> {
+  const shots = await Promise.all(pages.map((p) => p.screenshot()));
+  const page = await context.newPage();
+  await page.setViewportSize({ width: 760 * pages.length + 12 * (pages.length + 1), height: 584 });
+  await page.setContent(`<body style="margin:0;padding:12px;display:flex;gap:12px;background:#ccd">${shots.map((s) => `<img src="data:image/png;base64,${s.toString('base64')}">`).join('')}</body>`);
+  writeFileSync(file, await page.screenshot());
+  await page.close();
+}
+
 const executablePath = chromiumPath();
 if (executablePath === undefined && process.env['CI'] !== 'true') {
   t.comment('chromium not found (apt-get install chromium): browser test skipped');
@@ -84,6 +94,8 @@ if (executablePath === undefined && process.env['CI'] !== 'true') {
     t.equal(await bob.locator('#log li', { hasText: 'while away' }).count(), 2, 'both messages replayed from the inbox, once each');
     const order = await bob.locator('#log li.dm .text').allTextContents();
     t.same(order, ['are you there?', 'call me back'], 'in order');
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await sideBySide(context, [alice, bob], join(ARTIFACTS, 'demo-chat.png'));
 
     // Restart the gateway: both pages reconnect by themselves.
     gw.child.kill('SIGTERM');
@@ -101,15 +113,7 @@ if (executablePath === undefined && process.env['CI'] !== 'true') {
     await logHas(alice, 'got your messages');
     t.pass('both pages reconnected and chat again');
 
-    mkdirSync(ARTIFACTS, { recursive: true });
-    const shots = [await alice.screenshot(), await bob.screenshot()];
-    writeFileSync(join(ARTIFACTS, 'demo-alice.png'), shots[0]!);
-    writeFileSync(join(ARTIFACTS, 'demo-bob.png'), shots[1]!);
-    // Both pages side by side in one picture (the README's screenshot comes from here).
-    const sideBySide = await context.newPage();
-    await sideBySide.setViewportSize({ width: 1540, height: 580 });
-    await sideBySide.setContent(`<body style="margin:0;display:flex;gap:20px;background:#ccd">${shots.map((s) => `<img src="data:image/png;base64,${s.toString('base64')}">`).join('')}</body>`);
-    writeFileSync(join(ARTIFACTS, 'demo-chat.png'), await sideBySide.screenshot());
-    t.ok(existsSync(join(ARTIFACTS, 'demo-chat.png')), 'screenshot saved under test/artifacts/');
+    await sideBySide(context, [alice, bob], join(ARTIFACTS, 'demo-after-restart.png'));
+    t.ok(existsSync(join(ARTIFACTS, 'demo-chat.png')) && existsSync(join(ARTIFACTS, 'demo-after-restart.png')), 'screenshots saved under test/artifacts/');
   });
 }

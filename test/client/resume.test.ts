@@ -6,7 +6,7 @@ import { freePort, sdk, until } from '../helpers/sdk.js';
 
 const TOTAL = 1000;
 
-t.test('1,000 direct messages arrive exactly once and in order while the gateway is SIGKILLed and restarted 3 times', async (t) => {
+t.test('1,000 direct messages arrive exactly once and in order while the gateway is SIGKILLed and restarted 3 times', { timeout: 300_000 }, async (t) => {
   const port = await freePort();
   const settings = {
     Port: port,
@@ -20,23 +20,51 @@ t.test('1,000 direct messages arrive exactly once and in order while the gateway
   await Promise.all([alice.next('connected'), bob.next('connected')]);
 
   const received: number[] = [];
-  bob.client.on('message', (m) => received.push((m.content as { i: number }).i));
+  const frames: string[] = [];
+  bob.client.on('message', (m) => {
+    received.push((m.content as { i: number }).i);
+    frames.push(`${m.epoch ?? '-'}/${m.seq}/${(m.content as { i: number }).i}${m.offline === true ? 'o' : ''}`);
+  });
 
   // The killer: SIGKILL whenever bob has seen another quarter, then start again on the same port and files.
   let kills = 0;
+  const started = Date.now();
   const killer = (async () => {
     for (const mark of [250, 500, 750]) {
       await until(() => received.length >= mark, 60_000, `${mark} messages`);
       gw.child.kill('SIGKILL');
       await gw.exited;
       kills++;
+      t.comment(`killed at ${received.length} received (${Date.now() - started} ms)`);
       gw = await spawnGateway(t, settings);
     }
   })();
 
-  for (let i = 0; i < TOTAL; i++) await alice.client.send('bob', { i });
+  // A stream: up to WINDOW sends in flight, in call order on one connection.
+  const WINDOW = 20;
+  const inFlight = new Set<Promise<unknown>>();
+  for (let i = 0; i < TOTAL; i++) {
+    const p = alice.client.send('bob', { i }).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (inFlight.size >= WINDOW) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
   await killer;
-  await until(() => received.length >= TOTAL, 60_000, `${TOTAL} messages`);
+  const jumps: string[] = [];
+  for (let k = 1; k < frames.length; k++) {
+    const a = Number(frames[k - 1]!.split('/')[1]);
+    const b = Number(frames[k]!.split('/')[1]);
+    if (b !== a + 1) jumps.push(`${frames[k - 1]} -> ${frames[k]}`);
+  }
+  t.comment(`seq jumps: ${jumps.join(' | ')}`);
+  await until(() => received.length >= TOTAL, 60_000, `${TOTAL} messages`).catch((err: unknown) => {
+    const seen = new Set(received);
+    const missing = Array.from({ length: TOTAL }, (_, i) => i).filter((i) => !seen.has(i));
+    const at = received.indexOf(511);
+    t.comment(frames.slice(Math.max(0, at - 5), at + 30).join(' '));
+    t.comment(`received ${received.length}, distinct ${seen.size}, missing ${missing.slice(0, 20).join(',')}${missing.length > 20 ? '…' : ''}`);
+    throw err;
+  });
   t.equal(kills, 3, 'the gateway was killed three times during the stream');
   t.ok(alice.events('disconnected').length >= 3 && bob.events('disconnected').length >= 3, 'both clients lost their connection each time');
 
