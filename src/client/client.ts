@@ -52,6 +52,8 @@ export class Client {
   readonly #groups = new Map<string, GroupPosition | undefined>();
   readonly #watching = new Set<string>();
   #status: SettableStatus | undefined;
+  /** Direct messages held behind a seq gap until the `sync` asking for it is answered. */
+  #held: MessageData[] | undefined;
 
   constructor(options: ConnectOptions) {
     if (typeof options.url !== 'string' || options.url === '') throw new TypeError('connect: url is required');
@@ -467,7 +469,35 @@ export class Client {
     if (entry !== undefined) entry.resolve(data);
   }
 
+  /**
+   * Direct messages: after a seq gap the following messages are held, and nothing past
+   * the gap is acknowledged, until a `sync {after}` has asked the server for what is
+   * missing; then everything held goes to the application in seq order, duplicates
+   * dropped. An acknowledgement past an undelivered message would delete it.
+   */
   #onMessage(data: MessageData): void {
+    if (this.#held !== undefined) {
+      this.#held.push(data);
+      return;
+    }
+    const after = this.#inbox.gapBefore(data);
+    if (after === undefined) return this.#deliver(data);
+    const held: MessageData[] = [data];
+    this.#held = held;
+    const release = (): void => {
+      if (this.#held !== held) return;
+      this.#held = undefined;
+      held.sort((a, b) => a.seq - b.seq);
+      for (const m of held) this.#deliver(m);
+    };
+    this.#request('sync', { after }).then(release, (err: SwitchboardError) => {
+      if (err.code === 'CLOSED') return;
+      this.#events.emit('error', new SwitchboardError(err.code, `asking for inbox messages after seq ${after} failed: ${err.message}`, err.details));
+      release();
+    });
+  }
+
+  #deliver(data: MessageData): void {
     if (this.#inbox.accept(data)) this.#events.emit('message', data);
     this.#inbox.handled(data);
   }

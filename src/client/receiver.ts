@@ -58,6 +58,19 @@ export class InboxReceiver {
     return fresh;
   }
 
+  /**
+   * Whether `data` skips seqs after the last one accepted in the same epoch. A gap is
+   * normal when another connection of the user acknowledged the missing ones, but it
+   * may also be a message the server has not delivered yet: the client asks with
+   * `sync` before it acknowledges past it.
+   */
+  gapBefore(data: { seq?: unknown; epoch?: unknown }): number | undefined {
+    if (typeof data.seq !== 'number' || this.#lastSeq === 0) return undefined;
+    const epoch = typeof data.epoch === 'string' ? data.epoch : undefined;
+    if (epoch !== this.#epoch || data.seq <= this.#lastSeq + 1) return undefined;
+    return this.#lastSeq;
+  }
+
   /** Marks a message as handled: it will be acknowledged with the next batch. */
   handled(data: { seq?: unknown; epoch?: unknown }): void {
     if (typeof data.seq !== 'number') return;
