@@ -122,7 +122,9 @@ export class Gateway {
       hub,
       inbox: engines.inbox,
       ids: new IdGenerator(),
-      isConnected: (userId) => presence.isConnected(userId),
+      isVisible: (userId) => presence.isVisible(userId),
+      nodeId,
+      dedupWindow: config.limits.dedupWindow,
       // Half the soft limit: a replay never makes a reader look slow by itself.
       replayHighWater: Math.floor(config.limits.maxBackpressure / 2),
     });

@@ -44,6 +44,7 @@ const EXPECTED_DEFAULTS = {
     maxConnPerUser: 5, perUserPolicy: 'reject', maxMessageBytes: 65536, maxBackpressure: 1048576,
     rateLimit: { messagesPerSecond: 20, burst: 40 }, maxConnPerIp: 1000, upgradesPerSecondPerIp: 200,
     maxGroupsPerConn: 100,
+    dedupWindow: 120_000,
   },
   groups: { open: [], rules: [], importantHistory: { size: 100, ttl: 86_400_000 } },
   directMessages: 'anyone',
@@ -244,7 +245,7 @@ t.test('idleTimeoutSeconds rounds up and clamps into 8..960', async (t) => {
 
 t.test('unknown keys in the file', async (t) => {
   refuses(t, () => load('Limits:\n  MaxConnPerUsr: 3\n'),
-    'config: Limits.MaxConnPerUsr: unknown key; allowed keys in Limits: MaxConnPerUser, PerUserPolicy, MaxMessageBytes, MaxBackpressure, RateLimit, MaxConnPerIp, UpgradesPerSecondPerIp, MaxGroupsPerConn');
+    'config: Limits.MaxConnPerUsr: unknown key; allowed keys in Limits: MaxConnPerUser, PerUserPolicy, MaxMessageBytes, MaxBackpressure, RateLimit, MaxConnPerIp, UpgradesPerSecondPerIp, MaxGroupsPerConn, DedupWindow');
   refuses(t, () => load('Limits:\n  RateLimit:\n    Rate: 3\n'),
     'config: Limits.RateLimit.Rate: unknown key; allowed keys in Limits.RateLimit: MessagesPerSecond, Burst');
   refuses(t, () => load('port: 3'), /^config: port: unknown key \(did you mean Port\? keys are case-sensitive\); allowed top-level keys: Name, Host, Port, /);
@@ -253,7 +254,7 @@ t.test('unknown keys in the file', async (t) => {
 
 t.test('unknown SWITCHBOARD_ variables', async (t) => {
   refuses(t, () => load('', { SWITCHBOARD_LIMITS__MAXCONPERUSER: '3' }),
-    'config: SWITCHBOARD_LIMITS__MAXCONPERUSER: unknown setting (SWITCHBOARD_<KEY>__<KEY>, upper case); keys in Limits: MAXCONNPERUSER, PERUSERPOLICY, MAXMESSAGEBYTES, MAXBACKPRESSURE, RATELIMIT, MAXCONNPERIP, UPGRADESPERSECONDPERIP, MAXGROUPSPERCONN');
+    'config: SWITCHBOARD_LIMITS__MAXCONPERUSER: unknown setting (SWITCHBOARD_<KEY>__<KEY>, upper case); keys in Limits: MAXCONNPERUSER, PERUSERPOLICY, MAXMESSAGEBYTES, MAXBACKPRESSURE, RATELIMIT, MAXCONNPERIP, UPGRADESPERSECONDPERIP, MAXGROUPSPERCONN, DEDUPWINDOW');
   refuses(t, () => load('', { SWITCHBOARD_LIMITS_MAXCONNPERUSER: '3' }),
     'config: SWITCHBOARD_LIMITS_MAXCONNPERUSER: unknown setting; did you mean SWITCHBOARD_LIMITS__MAXCONNPERUSER?');
   refuses(t, () => load('', { SWITCHBOARD_port: '3' }), 'config: SWITCHBOARD_port: unknown setting; did you mean SWITCHBOARD_PORT?');

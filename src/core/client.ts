@@ -9,7 +9,7 @@ import type { Metrics } from '../metrics/registry.js';
 import type { Messaging } from './messaging.js';
 import type { Membership } from './membership.js';
 import type { PresenceService } from './presence.js';
-import { frameFingerprint, type ResendGuard } from './resends.js';
+import { frameFingerprint, resendKey, type ResendGuard } from './resends.js';
 import type { Rooms } from './rooms.js';
 
 export interface ClientDeps {
@@ -66,7 +66,8 @@ export class ClientHandler {
         await this.deps.direct.check(conn, frame.data.to);
         const content = this.deps.filter.apply('message', frame.data.content);
         this.deps.metrics.inc('messages_direct_total');
-        reply(await messaging.direct(userId, frame.data.to, content));
+        const to = frame.data.to;
+        reply(await messaging.direct(userId, to, content, id === undefined ? undefined : resendKey(id, frameFingerprint('message', to, content))));
         return;
       }
       case 'join':
@@ -117,7 +118,7 @@ export class ClientHandler {
         return;
       }
       case 'ack': {
-        const removed = await messaging.ack(userId, frame.data.upTo);
+        const removed = await messaging.ack(userId, frame.data.upTo, frame.data.epoch);
         if (id !== undefined) reply({ status: 'ok', upTo: frame.data.upTo, removed, timestamp: this.deps.clock() });
         return;
       }

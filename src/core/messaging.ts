@@ -4,10 +4,14 @@ import type { Hub } from './hub.js';
 import type { Connection } from './connection.js';
 import type { IdGenerator } from './ids.js';
 import { KeyedQueue } from './keyed-queue.js';
+import { liveMessageFrame } from './live-frame.js';
 import { topics } from './topics.js';
 
-/** Tells whether a user has an open connection anywhere (the presence store in cluster mode). */
-export type ConnectedProbe = (userId: string) => Promise<boolean>;
+/**
+ * Tells whether a user has a connection that others may see as online (invisible users
+ * do not count: a sender must not learn that they are there).
+ */
+export type VisibilityProbe = (userId: string) => Promise<boolean>;
 
 /** Inbox entries sent per read during replay; bounds memory per syncing connection. */
 export const REPLAY_PAGE = 200;
@@ -30,7 +34,9 @@ export class Messaging {
   readonly #hub: Hub;
   readonly #inbox: Inbox;
   readonly #ids: IdGenerator;
-  readonly #isConnected: ConnectedProbe;
+  readonly #isVisible: VisibilityProbe;
+  readonly #nodeId: string;
+  readonly #dedupWindow: number;
   readonly #clock: () => number;
   readonly #queue = new KeyedQueue();
   readonly #replayHighWater: number;
@@ -39,32 +45,62 @@ export class Messaging {
    * `replayHighWater`: send-buffer bytes up to which the replay keeps sending (default
    * DEFAULT_REPLAY_HIGH_WATER; keep it well under Limits.MaxBackpressure).
    */
-  constructor(deps: { hub: Hub; inbox: Inbox; ids: IdGenerator; isConnected: ConnectedProbe; clock?: () => number; replayHighWater?: number }) {
+  constructor(deps: {
+    hub: Hub;
+    inbox: Inbox;
+    ids: IdGenerator;
+    isVisible: VisibilityProbe;
+    nodeId: string;
+    /** Limits.DedupWindow: how long a resend of a direct message is recognised (ms). */
+    dedupWindow: number;
+    clock?: () => number;
+    replayHighWater?: number;
+  }) {
     this.#hub = deps.hub;
     this.#inbox = deps.inbox;
     this.#ids = deps.ids;
-    this.#isConnected = deps.isConnected;
+    this.#isVisible = deps.isVisible;
+    this.#nodeId = deps.nodeId;
+    this.#dedupWindow = deps.dedupWindow;
     this.#clock = deps.clock ?? Date.now;
     this.#replayHighWater = deps.replayHighWater ?? DEFAULT_REPLAY_HIGH_WATER;
   }
 
   /**
    * Stores and delivers a direct message from `from` to `to`. Resolves with the
-   * sender's ack data: `delivered` when a connection of the recipient was online to
-   * receive it, `stored` when it waits in the inbox.
+   * sender's ack data `{mid, status, timestamp, seq, epoch}`.
+   *
+   * The message is appended to the recipient's inbox (which assigns seq within the
+   * user's epoch), then published to the recipient's user topic whatever presence says
+   * (a publish without subscribers costs nothing). The status comes from that publish:
+   * `delivered` when it reached a connection of the recipient and the recipient is
+   * visible, `stored` otherwise, so an invisible user looks exactly like an offline one.
+   * With an inbox that publishes itself (Redis), the append and the publish are one
+   * atomic step, so the recipient's live frames leave in seq order cluster-wide.
+   *
+   * `resendKey` (the frame's id and fingerprint, see resends.ts): a resend within
+   * Limits.DedupWindow appends and delivers nothing and is answered with the first
+   * message's mid, seq and epoch (`duplicate: true`). The record is written atomically
+   * with the append, so it holds across a crash and restart too.
    */
-  async direct(from: string, to: string, content: Content): Promise<AckOut['data']> {
+  async direct(from: string, to: string, content: Content, resendKey?: string): Promise<AckOut['data']> {
     const mid = this.#ids.next();
     const timestamp = this.#clock();
+    const dedup = resendKey === undefined ? undefined : { key: `${from}\u0000${resendKey}`, ttlMs: this.#dedupWindow };
     return this.#queue.run(to, async () => {
-      const { seq, dropped } = await this.#inbox.append(to, { mid, from, to, content, timestamp });
-      const frame: MessageOut = { type: 'message', data: { mid, from, to, content, timestamp, seq } };
-      const online = await this.#isConnected(to);
-      if (online) {
-        await this.#hub.publish(topics.user(to), frame);
-        if (dropped > 0) await this.#reportDropped(to);
+      const entry = { mid, from, to, content, timestamp };
+      const live = this.#inbox.publishesLive ? liveMessageFrame(entry, this.#nodeId) : undefined;
+      const appended = await this.#inbox.append(to, entry, { ...(dedup ? { dedup } : {}), ...(live ? { live } : {}) });
+      const { seq, epoch, dropped, duplicate } = appended;
+      if (duplicate !== undefined) {
+        return { mid: duplicate.mid, status: 'stored', timestamp: duplicate.timestamp, seq, epoch, duplicate: true };
       }
-      return { mid, status: online ? 'delivered' : 'stored', timestamp, seq };
+      const reached = live !== undefined
+        ? appended.receivers ?? 0
+        : await this.#hub.publish(topics.user(to), { type: 'message', data: { mid, from, to, content, timestamp, seq, epoch } });
+      if (reached > 0 && dropped > 0) await this.#reportDropped(to);
+      const delivered = reached > 0 && (await this.#isVisible(to));
+      return { mid, status: delivered ? 'delivered' : 'stored', timestamp, seq, epoch };
     });
   }
 
@@ -80,8 +116,8 @@ export class Messaging {
    * Cumulative acknowledgement by the recipient: removes every inbox entry with
    * seq <= upTo and sends each one's sender a `receipt`. Returns how many were removed.
    */
-  async ack(userId: string, upTo: number): Promise<number> {
-    const removed = await this.#inbox.ack(userId, upTo);
+  async ack(userId: string, upTo: number, epoch?: string): Promise<number> {
+    const removed = await this.#inbox.ack(userId, upTo, epoch);
     const timestamp = this.#clock();
     // Issued together, not one round trip after another: each publish hands its frame
     // to uWS and to the broker synchronously, so receipts still leave in seq order.
@@ -142,6 +178,6 @@ export class Messaging {
 function replayFrame(entry: InboxEntry): MessageOut {
   return {
     type: 'message',
-    data: { mid: entry.mid, from: entry.from, to: entry.to, content: entry.content, timestamp: entry.timestamp, seq: entry.seq, offline: true },
+    data: { mid: entry.mid, from: entry.from, to: entry.to, content: entry.content, timestamp: entry.timestamp, seq: entry.seq, epoch: entry.epoch, offline: true },
   };
 }

@@ -275,9 +275,10 @@ export class PresenceService {
     if (this.#settings.groupEvents && this.#settings.hidden?.(group) !== true) await this.#member(group, conn.principal.userId, 'leave');
   }
 
-  async isConnected(userId: string): Promise<boolean> {
+  /** True when the user has a connection and is not invisible: what a sender may be told. */
+  async isVisible(userId: string): Promise<boolean> {
     const record = (await this.#store.get([userId])).get(userId);
-    return record !== undefined && record.connections > 0;
+    return record !== undefined && record.connections > 0 && record.status !== 'invisible';
   }
 
   async #member(group: string, userId: string, event: 'join' | 'leave'): Promise<void> {

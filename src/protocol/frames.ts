@@ -32,7 +32,8 @@ export interface WatchIn { type: 'watch'; id?: string; data: { users: string[] }
 export interface UnwatchIn { type: 'unwatch'; id?: string; data: { users: string[] } }
 export interface PresenceIn { type: 'presence'; id?: string; data: { users: string[] } | { group: string } }
 /** Cumulative inbox acknowledgement: every message with seq <= upTo was received. */
-export interface AckIn { type: 'ack'; id?: string; data: { upTo: number } }
+/** `epoch`: the inbox epoch of the messages acknowledged; another epoch than the user's current one removes nothing. */
+export interface AckIn { type: 'ack'; id?: string; data: { upTo: number; epoch?: string } }
 /** Ask for every unacknowledged inbox message with seq > after. */
 export interface SyncIn { type: 'sync'; id?: string; data: { after: number } }
 
@@ -50,7 +51,7 @@ export type ClientFrameType = ClientFrame['type'];
 /** The seed's direct-message shape; later fields (seq, offline) are additions, never renames. */
 export interface MessageOut {
   type: 'message';
-  data: { mid: string; from: string; to: string; content: Content; timestamp: number; seq?: number; offline?: true };
+  data: { mid: string; from: string; to: string; content: Content; timestamp: number; seq?: number; epoch?: string; offline?: true };
 }
 /**
  * `offset` and `epoch` are present when the message was kept in the group's history;

@@ -335,8 +335,15 @@ function buildFrame(type: ClientFrameType, data: PlainObject, limits: CodecLimit
       if (hasUsers === hasGroup) throw bad('data: expected exactly one of users (an array of user ids) or group');
       return hasUsers ? { type, data: { users: userList(data, limits) } } : { type, data: { group: groupName(data) } };
     }
-    case 'ack':
-      return { type, data: { upTo: counter(data, 'upTo') } };
+    case 'ack': {
+      const upTo = counter(data, 'upTo');
+      const epoch = own(data, 'epoch');
+      if (epoch === undefined) return { type, data: { upTo } };
+      if (typeof epoch !== 'string' || epoch.length === 0 || epoch.length > MAX_EPOCH_LENGTH) {
+        throw bad(`data.epoch: expected a string of 1 to ${MAX_EPOCH_LENGTH} characters`);
+      }
+      return { type, data: { upTo, epoch } };
+    }
     case 'sync':
       return { type, data: { after: counter(data, 'after') } };
   }

@@ -103,7 +103,7 @@ export function createCore(opts: CoreOptions = {}) {
     settings: { limit: { max: maxConnPerUser, policy: perUserPolicy }, nodeLease: 15_000, offlineGrace: 0, maxWatch: 10, groupEvents: false },
     log,
   });
-  const messaging = new Messaging({ hub, inbox, ids: new IdGenerator('m'), isConnected: (u) => presence.isConnected(u) });
+  const messaging = new Messaging({ hub, inbox, ids: new IdGenerator('m'), isVisible: (u) => presence.isVisible(u), nodeId, dedupWindow: 120_000 });
   const metrics = new Metrics();
   const rate = opts.rate ?? { messagesPerSecond: 1000, burst: 1000 };
   const userRate = new UserRateLimiter(rate);

@@ -154,7 +154,7 @@ t.test('HTTP API, single node', async (t) => {
     const [result] = r.body.results;
     t.match(result, { to: 'bob', mid: String, seq: Number, status: 'delivered' });
     const m = await bob.next((f) => f.type === 'message');
-    t.same(Object.keys(m.data).sort(), ['content', 'from', 'mid', 'seq', 'timestamp', 'to']);
+    t.same(Object.keys(m.data).sort(), ['content', 'epoch', 'from', 'mid', 'seq', 'timestamp', 'to']);
     t.match(m.data, { mid: result.mid, from: 'system', to: 'bob', content: { order: 42 }, seq: result.seq });
     const named = await call(g.httpUrl, 'POST', '/api/v1/push', { body: { to: ['bob'], content: 'x', from: 'shop:1' } });
     t.equal((await bob.next((f) => f.type === 'message')).data.from, 'shop:1', 'from names another sender');

@@ -3,7 +3,7 @@ import { startGateway } from '../helpers/gateway.js';
 import { TestClient, type Format } from '../helpers/client.js';
 import { token } from '../helpers/tokens.js';
 
-const SEED_MESSAGE_KEYS = ['content', 'from', 'mid', 'seq', 'timestamp', 'to'];
+const SEED_MESSAGE_KEYS = ['content', 'epoch', 'from', 'mid', 'seq', 'timestamp', 'to'];
 
 t.test('direct messages in both formats and across formats', async (t) => {
   const { url } = await startGateway(t);
@@ -18,7 +18,7 @@ t.test('direct messages in both formats and across formats', async (t) => {
     t.type(ack.data.mid, 'string');
     const got = await b.next((f) => f.type === 'message');
     t.same(Object.keys(got).sort(), ['data', 'type'], 'envelope has only type and data');
-    t.same(Object.keys(got.data).sort(), SEED_MESSAGE_KEYS, 'seed shape plus seq');
+    t.same(Object.keys(got.data).sort(), SEED_MESSAGE_KEYS, 'seed shape plus seq and epoch');
     t.equal(got.data.from, 'alice');
     t.equal(got.data.to, 'bob');
     t.same(got.data.content, content);

@@ -87,8 +87,10 @@ t.test('invisible looks offline to others and still receives messages', async (t
   t.same({ status: q.data.users.bob.status, connections: q.data.users.bob.connections }, { status: 'offline', connections: 0 });
   const ack = await a.request({ type: 'message', data: { to: 'bob', content: 'psst' } });
   t.equal((await b.next((f) => f.type === 'message')).data.content, 'psst', 'invisible user still receives');
-  t.equal(ack.data.status, 'delivered');
+  t.equal(ack.data.status, 'stored', 'the sender is told what it would be told for an offline user: invisibility does not leak');
   await b.request({ type: 'status', data: { status: 'busy' } });
+  const seen = await a.request({ type: 'message', data: { to: 'bob', content: 'hi' } });
+  t.equal(seen.data.status, 'delivered', 'visible again: delivered');
   t.equal((await a.next(isStatusOf('bob'))).data.status, 'busy', 'coming back from invisible is announced');
   await Promise.all([a.close(), b.close()]);
 });

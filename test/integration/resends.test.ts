@@ -34,3 +34,35 @@ t.test('a broadcast resent with the same id is delivered once', async (t) => {
   await listener.request({ type: 'ping' });
   t.equal(listener.ofType('broadcast').length, 1, 'one delivery');
 });
+
+t.test('a direct message resent with the same id is stored and delivered once', async (t) => {
+  const { url } = await startGateway(t);
+  const alice = await TestClient.connect(url, { token: await token({ sub: 'alice' }) });
+  const bob = await TestClient.connect(url, { token: await token({ sub: 'bob' }) });
+  const first = await alice.request({ type: 'message', id: 'd-1', data: { to: 'bob', content: 'once' } });
+  const again = await alice.request({ type: 'message', id: 'd-1', data: { to: 'bob', content: 'once' } });
+  t.equal(again.data.mid, first.data.mid, 'same mid');
+  t.equal(again.data.seq, first.data.seq, 'same seq');
+  t.equal(again.data.epoch, first.data.epoch, 'same epoch');
+  t.equal(again.data.duplicate, true);
+  const other = await alice.request({ type: 'message', id: 'd-1', data: { to: 'bob', content: 'another' } });
+  t.equal(other.data.seq, first.data.seq + 1, 'the same id with other content is a new message');
+  await bob.request({ type: 'ping' });
+  t.same(bob.ofType('message').map((m) => m.data.content), ['once', 'another'], 'bob got each once');
+});
+
+t.test('an ack naming another epoch removes nothing', async (t) => {
+  const { url } = await startGateway(t);
+  const alice = await TestClient.connect(url, { token: await token({ sub: 'alice' }) });
+  for (let i = 1; i <= 3; i++) await alice.request({ type: 'message', data: { to: 'carl', content: i } });
+  const carl = await TestClient.connect(url, { token: await token({ sub: 'carl' }) });
+  const replayed = [await carl.next((f) => f.type === 'message'), await carl.next((f) => f.type === 'message'), await carl.next((f) => f.type === 'message')];
+  const epoch = replayed[0]!.data.epoch as string;
+  t.match(epoch, /^[0-9a-z]{12}$/, 'messages carry the inbox epoch');
+  const stale = await carl.request({ type: 'ack', data: { upTo: 3, epoch: 'zzzzzzzzzzzz' } });
+  t.equal(stale.data.removed, 0, 'another epoch: nothing removed');
+  const right = await carl.request({ type: 'ack', data: { upTo: 2, epoch } });
+  t.equal(right.data.removed, 2);
+  const plain = await carl.request({ type: 'ack', data: { upTo: 3 } });
+  t.equal(plain.data.removed, 1, 'an ack without epoch applies to the current one');
+});
