@@ -15,6 +15,12 @@ const RETRYABLE = new Set(['RATE_LIMITED', 'UNAVAILABLE']);
 const OPEN = 1;
 /** How often timeouts, liveness and the outbox age are checked (ms). */
 const TICK_MS = 250;
+/**
+ * A connection counts as established, and the backoff starts over, only after it stayed
+ * open this long (ms): a gateway that refuses by opening and closing at once (a full
+ * node, a rate limit) must not reset the backoff every time.
+ */
+const STABLE_MS = 5000;
 
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -43,6 +49,7 @@ export class Client {
   #attempt = 0;
   #everConnected = false;
   #lastFrameAt = 0;
+  #openedAt = 0;
   #pingSent = false;
   #upgradeStatus: number | undefined;
   #tick: ReturnType<typeof setInterval> | undefined;
@@ -216,7 +223,7 @@ export class Client {
     const reconnected = this.#everConnected;
     this.#everConnected = true;
     this.#state = 'open';
-    this.#attempt = 0;
+    this.#openedAt = Date.now();
     this.#lastFrameAt = Date.now();
     this.#pingSent = false;
     this.#scheduleRefresh();
@@ -370,6 +377,7 @@ export class Client {
     const now = Date.now();
     this.#outbox.expire(now, this.#state === 'open');
     if (this.#state !== 'open' || this.#ws === undefined) return;
+    if (this.#attempt !== 0 && now - this.#openedAt >= STABLE_MS) this.#attempt = 0;
     const quiet = now - this.#lastFrameAt;
     if (quiet >= this.#opts.livenessTimeout) {
       // A half-open TCP connection never reports a close: give up on it ourselves.

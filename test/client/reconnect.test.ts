@@ -58,6 +58,28 @@ t.test('after a gateway restart 20 clients come back spread over time', async (t
   t.equal((await clients[1]!.next('message')).content, 'after restart');
 });
 
+t.test('a gateway that stops answering is declared dead after livenessTimeout and replaced', async (t) => {
+  const port = await freePort();
+  const gw = await spawnGateway(t, { Port: port, Offline: { Engine: 'memory' } });
+  t.teardown(() => {
+    gw.child.kill('SIGCONT');
+  });
+  const jim = sdk(t, { url: gw.url, token: await token({ sub: 'jim' }), pingInterval: 300, livenessTimeout: 1500, minReconnectDelay: 100, maxReconnectDelay: 300 });
+  await jim.next('connected');
+  // Frozen, not closed: the TCP connection stays up and says nothing, like a half-open one.
+  gw.child.kill('SIGSTOP');
+  const frozenAt = Date.now();
+  const gone = await jim.next('disconnected', undefined, 5000);
+  const waited = Date.now() - frozenAt;
+  t.equal(gone.code, 1006);
+  t.match(gone.reason, /livenessTimeout/);
+  t.ok(waited >= 1000 && waited < 4000, `declared dead after ${waited} ms (pings every 300 ms went unanswered)`);
+  gw.child.kill('SIGCONT');
+  const back = await jim.next('connected', (d) => d.reconnected, 10_000);
+  t.equal(back.reconnected, true);
+  t.match(await jim.client.send('jim', 'alive'), { seq: 1 });
+});
+
 t.test('no reconnect after 4008 (evicted by a newer connection)', async (t) => {
   const gw = await startGateway(t, { Limits: { MaxConnPerUser: 1, PerUserPolicy: 'evict-oldest' } });
   const jwt = await token({ sub: 'carol' });
