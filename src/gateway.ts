@@ -186,10 +186,15 @@ export class Gateway {
       compression: config.compression.enable,
     }, sessions);
     attachOperationalRoutes(app, { metrics, notReadyReason: () => engines.notReadyReason() });
+    engines.onLost(() => rooms.outageBegan());
     engines.onRecovered(() => {
       presence.resync(hub.connections()).then(
         (n) => log.info({ connections: n }, 're-registered local connections after engine recovery'),
         (err: unknown) => log.error({ err }, 'resync after engine recovery failed'),
+      );
+      rooms.recoverAfterOutage().then(
+        (n) => { if (n > 0) log.info({ messages: n }, 'group messages missed during the outage recovered from history'); },
+        (err: unknown) => log.error({ err }, 'recovering group messages after the outage failed'),
       );
     });
     const rates = new RateWindow(metrics, [...MESSAGES_IN, ...MESSAGES_OUT]);

@@ -58,6 +58,7 @@ export class Hub {
   readonly #lingerMs: number;
   readonly #now: () => number;
   readonly #fanout: Fanout;
+  #observer: ((logical: string, frame: ServerFrame) => void) | undefined;
   /** Observers of a logical topic's local fan-out (group recovery buffers live frames with them). */
   readonly #taps = new Map<string, Set<(frame: ServerFrame) => void>>();
   readonly #broker: Broker;
@@ -292,8 +293,23 @@ export class Hub {
     return release;
   }
 
+  /**
+   * Registers the one observer of every frame fanned out on this node (published here
+   * or received from the broker), called synchronously with its logical topic. Must be
+   * cheap: it runs on the fan-out path.
+   */
+  observe(observer: (logical: string, frame: ServerFrame) => void): void {
+    this.#observer = observer;
+  }
+
+  /** Fans a frame out to this node's subscribers only (a frame the broker failed to bring). */
+  publishHere(logical: string, frame: ServerFrame): number {
+    return this.#publishLocal(logical, new EncodedFrame(frame));
+  }
+
   /** Hands the frame to every local subscriber of `logical`; returns how many sockets that was. */
   #publishLocal(logical: string, encoded: EncodedFrame): number {
+    this.#observer?.(logical, encoded.frame);
     const taps = this.#taps.get(logical);
     if (taps !== undefined) for (const observer of taps) observer(encoded.frame);
     let reached = 0;
