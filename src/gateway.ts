@@ -29,6 +29,9 @@ import { attachNotFound, attachOperationalRoutes } from './transport/http.js';
 import uws, { isNative } from './transport/uws.js';
 import { attachWebSocket } from './transport/websocket.js';
 
+/** uSockets' listen option: bind without SO_REUSEPORT, so a port held by another process is refused. */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
+
 export interface GatewayOptions {
   config: Config;
   log: Logger;
@@ -207,10 +210,15 @@ export class Gateway {
 
   async #listen(): Promise<void> {
     const { host, port } = this.config.server;
+    // uWS listens with SO_REUSEPORT by default: a second gateway on the same port would
+    // start and the kernel would split connections between the two (direct messages
+    // then land on the wrong process). LIBUS_LISTEN_EXCLUSIVE_PORT refuses that.
+    // The (host, port, options, cb) form exists in this uWS build but not in its types.
+    const listen = this.app.listen as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => TemplatedApp;
     await new Promise<void>((resolve, reject) => {
-      this.app.listen(host, port, (socket) => {
+      listen.call(this.app, host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (socket === false) {
-          reject(new Error(`cannot listen on ${host}:${port} (address in use or not permitted)`));
+          reject(new Error(`cannot listen on ${host}:${port}: address in use by another process or not permitted (cluster nodes on one host need different ports)`));
           return;
         }
         this.#listenSocket = socket;
