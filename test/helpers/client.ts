@@ -7,7 +7,7 @@ import { pack, Unpackr, type Options } from 'msgpackr';
  * default decoder turns into bigint; 'auto' gives numbers while they are safe.
  * ('auto' exists in msgpackr 2.x but not in its type declarations.)
  */
-const wire = new Unpackr({ int64AsType: 'auto' } as unknown as Options);
+const wire = new Unpackr({ mapsAsObjects: true, int64AsType: 'auto' } as unknown as Options);
 export function unpackWire(bytes: Uint8Array): unknown {
   return wire.unpack(bytes);
 }
