@@ -11,6 +11,9 @@ import { Admission } from './core/admission.js';
 import { Authenticator } from './core/auth.js';
 import { ClientHandler } from './core/client.js';
 import { Membership } from './core/membership.js';
+import { OriginPolicy } from './core/origins.js';
+import { TrustedProxies } from './core/proxies.js';
+import { TokenLifetime } from './core/token-lifetime.js';
 import { Sessions } from './core/session.js';
 import { ClusterControl } from './core/control.js';
 import { GroupPolicy } from './core/group-policy.js';
@@ -22,10 +25,11 @@ import { PresenceService } from './core/presence.js';
 import { Metrics } from './metrics/registry.js';
 import { Monitor } from './metrics/monitor.js';
 import { RateWindow } from './metrics/rates.js';
+import { RefusalCounter } from './metrics/refusals.js';
 import { attachHttpApi } from './transport/api/index.js';
 import { MESSAGES_IN, MESSAGES_OUT } from './transport/api/routes/stats.js';
 import type { Router } from './transport/api/router.js';
-import { attachNotFound, attachOperationalRoutes } from './transport/http.js';
+import { attachNotFound, attachOperationalRoutes, attachUpgradeRequired } from './transport/http.js';
 import uws, { isNative } from './transport/uws.js';
 import { attachWebSocket } from './transport/websocket.js';
 
@@ -131,6 +135,7 @@ export class Gateway {
       metrics,
     });
     const codecLimits = { ...DEFAULT_CODEC_LIMITS, maxUsersPerList: Math.max(1, config.presence.maxWatch) };
+    const auth = new Authenticator(config.auth);
     const sessions = new Sessions({
       settings: {
         maxBackpressure: config.limits.maxBackpressure,
@@ -140,7 +145,7 @@ export class Gateway {
       },
       codecLimits,
       hub,
-      auth: new Authenticator(config.auth),
+      auth,
       admission,
       ipGuard: new IpGuard(config.limits),
       userRate,
@@ -150,15 +155,23 @@ export class Gateway {
       metrics,
       connIds: new IdGenerator(),
       log: log.child({ module: 'ws' }),
+      origins: new OriginPolicy(config.http.allowedOrigins),
+      tokens: new TokenLifetime(config.auth, auth),
     });
+    const refusals = new RefusalCounter();
     attachWebSocket(app, {
       path: config.server.path,
       idleTimeoutSeconds: idleTimeoutSeconds(config.server),
       maxMessageBytes: config.limits.maxMessageBytes,
       maxBackpressure: config.limits.maxBackpressure,
       compression: config.compression.enable,
-    }, sessions);
-    attachOperationalRoutes(app, { metrics, notReadyReason: () => engines.notReadyReason() });
+    }, { sessions, metrics, proxies: new TrustedProxies(config.http.trustedProxies), refusals });
+    attachOperationalRoutes(app, {
+      metrics,
+      // At MaxConn the node refuses every upgrade: a load balancer should send them elsewhere.
+      notReadyReason: () => engines.notReadyReason() ?? (admission.full ? `at MaxConn (${config.server.maxConn} connections)` : null),
+    });
+    attachUpgradeRequired(app, config.server.path);
     engines.onRecovered(() => {
       presence.resync(hub.connections()).then(
         (n) => log.info({ connections: n }, 're-registered local connections after engine recovery'),
@@ -191,7 +204,7 @@ export class Gateway {
     });
     attachNotFound(app);
 
-    const monitor = new Monitor(metrics, config.monitor, log.child({ module: 'monitor' }));
+    const monitor = new Monitor(metrics, config.monitor, log.child({ module: 'monitor' }), refusals);
     const inboxSweep = setInterval(() => {
       engines.inbox.sweep().catch((err: unknown) => log.error({ err }, 'inbox sweep failed'));
     }, 60_000);

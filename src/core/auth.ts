@@ -15,7 +15,10 @@ export interface AuthSettings {
   clockTolerance: number;
 }
 
-/** Who a connection acts for, taken from a verified token. Immutable for the connection's life. */
+/**
+ * Who a connection acts for, taken from a verified token. Immutable; a `refresh` frame
+ * replaces a connection's Principal as a whole.
+ */
 export interface Principal {
   /** The token's `sub`. */
   readonly userId: string;
@@ -23,6 +26,8 @@ export interface Principal {
   readonly groups: readonly string[];
   /** Permissions from the `perms` claim, e.g. `broadcast`. */
   readonly perms: ReadonlySet<string>;
+  /** The token's `exp` in wall-clock milliseconds; undefined when the token has none (it never expires a connection). */
+  readonly expiresAt?: number | undefined;
 }
 
 /**
@@ -133,6 +138,7 @@ function principalFrom(payload: JWTPayload): Principal {
     userId: sub,
     groups: groups.length === 0 ? NO_GROUPS : Object.freeze(groups),
     perms: perms.length === 0 ? NO_PERMS : new Set(perms),
+    expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
   });
 }
 

@@ -32,9 +32,12 @@ export interface AckIn { type: 'ack'; id?: string; data: { upTo: number } }
 /** Ask for every unacknowledged inbox message with seq > after. */
 export interface SyncIn { type: 'sync'; id?: string; data: { after: number } }
 
+/** Replace the connection's token before it expires (same `sub`); answered by `ack`. */
+export interface RefreshIn { type: 'refresh'; id?: string; data: { token: string } }
+
 export type ClientFrame =
   | MessageIn | JoinIn | LeaveIn | GroupIn | BroadcastIn | PingIn
-  | StatusIn | WatchIn | UnwatchIn | PresenceIn | AckIn | SyncIn;
+  | StatusIn | WatchIn | UnwatchIn | PresenceIn | AckIn | SyncIn | RefreshIn;
 
 export type ClientFrameType = ClientFrame['type'];
 
