@@ -39,7 +39,7 @@ const EXPECTED_DEFAULTS = {
   },
   auth: {
     secret: undefined, publicKeyFile: undefined, publicKeyPem: undefined, jwksFile: undefined, jwks: undefined,
-    algorithms: ['HS256'], issuer: undefined, audience: undefined, clockTolerance: 5000,
+    algorithms: ['HS256'], issuer: undefined, audience: undefined, clockTolerance: 5000, expireConnections: true,
   },
   limits: {
     maxConnPerUser: 5, perUserPolicy: 'reject', maxMessageBytes: 65536, maxBackpressure: 1048576,
@@ -55,7 +55,7 @@ const EXPECTED_DEFAULTS = {
   redis: undefined,
   cluster: { nodeLease: 15000, nodeId: undefined },
   monitor: { enable: true, interval: 10000 },
-  http: { enable: true, apiKeys: [], maxBodyBytes: 1048576, idempotencyTtl: 600000 },
+  http: { enable: true, apiKeys: [], maxBodyBytes: 1048576, idempotencyTtl: 600000, allowedOrigins: [], trustedProxies: [] },
 };
 
 t.test('defaults', async (t) => {
