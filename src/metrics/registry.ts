@@ -11,7 +11,7 @@ export const METRIC_DEFS = {
   upgrades_refused_in_band_total: { kind: 'counter', help: 'Refused upgrades from browsers (Origin header) completed and closed at once with the refusal as close code and reason' },
   connections_expired_total: { kind: 'counter', help: 'Connections closed with 4011 because their token expired without a refresh' },
   token_refreshes_total: { kind: 'counter', help: 'Tokens replaced on a live connection by a refresh frame' },
-  sends_dropped_total: { kind: 'counter', help: 'Frames dropped because a send buffer passed twice Limits.MaxBackpressure (the connection is then closed, 1006 at the client)' },
+  backpressure_drops_total: { kind: 'counter', help: 'Connections dropped at the hard send-buffer limit (about twice Limits.MaxBackpressure): a send refused there, or an abnormal close while over the soft limit (1006 at the client)' },
   frames_in_total: { kind: 'counter', help: 'Frames received from clients' },
   frames_rejected_total: { kind: 'counter', help: 'Client frames answered with an error' },
   messages_direct_total: { kind: 'counter', help: 'Direct messages accepted' },

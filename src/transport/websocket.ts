@@ -62,12 +62,16 @@ function closeReason(message: string): string {
  * never reached because the core drops the socket on close.
  */
 class UwsClientSocket implements ClientSocket {
+  /** A send was refused at the hard limit (the drop is counted once per connection). */
+  dropped = false;
+
   constructor(private readonly ws: WebSocket<SocketData>, private readonly metrics: Metrics) {}
 
   send(bytes: Uint8Array | string, binary: boolean): boolean {
     // 1: sent, 0: queued over the soft limit (still delivered), 2: dropped at the hard limit.
     if (this.ws.send(bytes, binary) !== 2) return true;
-    this.metrics.inc('sends_dropped_total');
+    if (!this.dropped) this.metrics.inc('backpressure_drops_total');
+    this.dropped = true;
     return false;
   }
 
@@ -144,7 +148,13 @@ export function attachWebSocket(app: TemplatedApp, settings: WebSocketSettings, 
 
     close: (ws, code) => {
       const conn = ws.getUserData().conn;
-      if (conn !== undefined) sessions.closed(conn, code);
+      if (conn === undefined) return;
+      // uWS drops a connection whose buffer passes the hard limit on a publish without
+      // telling anyone: it shows as an abnormal close (1006) of a connection the sweep
+      // last saw over the soft limit. (Its buffer can no longer be read here.)
+      const socket = conn.socket;
+      if (code === 1006 && conn.slowSince >= 0 && socket instanceof UwsClientSocket && !socket.dropped) metrics.inc('backpressure_drops_total');
+      sessions.closed(conn, code);
     },
   });
 }

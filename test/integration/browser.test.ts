@@ -154,3 +154,31 @@ t.test('MessagePack frames on a real socket carry timestamps as uint64 (0xcf)', 
   t.ok(Math.abs(value - Date.now()) < 60_000, 'and it is the current time');
   ws.close();
 });
+
+t.test('a reader dropped at the hard send-buffer limit is counted in backpressure_drops_total', async (t) => {
+  const { url, httpUrl, gateway } = await startGateway(t, {
+    // WriteTimeout long enough that the slow-consumer close (4000) never comes first.
+    WriteTimeout: '10m',
+    Limits: { MaxMessageBytes: '64KiB', MaxBackpressure: '4MiB' },
+    Groups: { Open: ['feed'] },
+  });
+  const publisher = await TestClient.connect(url, { token: await token({ sub: 'pub' }) });
+  const stuck = await TestClient.connect(url, { token: await token({ sub: 'stuck' }) });
+  for (const c of [publisher, stuck]) await c.request({ type: 'join', data: { group: 'feed' } });
+  stuck.ws.pause();
+  const chunk = 'x'.repeat(60_000);
+  let published = 0;
+  // Paced so the sweep (one visit per connection per second) sees the buffer over the
+  // soft limit before it reaches the hard one; bounded at ~40 MB.
+  while (gateway.hub.userConnectionCount('stuck') > 0 && published < 700) {
+    await publisher.request({ type: 'group', data: { group: 'feed', content: chunk } });
+    published += 1;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  t.equal(gateway.hub.userConnectionCount('stuck'), 0, `the stuck reader was dropped after ${published} messages`);
+  t.equal(await metric(httpUrl, 'backpressure_drops_total'), 1, 'and counted once');
+  t.equal(await metric(httpUrl, 'slow_consumers_closed_total'), 0, 'not as a slow consumer (4000)');
+  stuck.ws.resume();
+  await stuck.closed;
+  await publisher.close();
+});

@@ -152,3 +152,23 @@ t.test('SIGINT to `npm start` (Ctrl-C) also stops the gateway gracefully', async
   });
   t.ok(took < 6000, `port free ${took} ms after SIGINT`);
 });
+
+t.test('at info, connections are not logged one by one; refusals come as one line per interval with counts per code', async (t) => {
+  const proc = await spawnGateway(t, { Offline: { Engine: 'memory' }, Log: { Level: 'info' }, Monitor: { Enable: true, Interval: '300ms' } });
+  const good = await TestClient.connect(proc.url, { token: await token({ sub: 'quiet' }) });
+  const refused: Promise<unknown>[] = [];
+  for (let i = 0; i < 3; i++) refused.push(TestClient.connect(proc.url, { token: 'bad' }).catch((err: { status?: number }) => err.status));
+  // An unsupported subprotocol: BAD_REQUEST.
+  refused.push(TestClient.connect(proc.url, { token: await token({ sub: 'fmt' }), format: 'xml' as 'json' }).catch((err: { status?: number }) => err.status));
+  t.same(await Promise.all(refused), [401, 401, 401, 400]);
+  await good.close();
+  const started = Date.now();
+  let summary: Record<string, unknown> | undefined;
+  while ((summary = proc.logs.find((l) => l['msg'] === 'upgrades refused')) === undefined) {
+    if (Date.now() - started > 5000) throw new Error('no "upgrades refused" line within 5 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.match(summary, { level: 30, refused: { UNAUTHORIZED: 3, BAD_REQUEST: 1 }, total: 4 });
+  t.ok(proc.logs.some((l) => l['msg'] === 'stats'), 'the stats line is still there');
+  t.notOk(proc.logs.some((l) => l['msg'] === 'open' || l['msg'] === 'close'), 'no per-connection lines at info');
+});
