@@ -90,7 +90,8 @@ export interface Admitted {
  * The life of every connection of this node, from the HTTP upgrade to the close, over
  * the ClientSocket seam (no uWS here):
  *
- * 1. `admit` at the upgrade: format, per-IP slot and node slot are reserved
+ * 1. `admit` at the upgrade: the Origin is checked (Http.AllowedOrigins, before
+ *    anything is taken), then format, per-IP slot and node slot are reserved
  *    synchronously (so concurrent upgrades cannot overshoot any cap), then the token is
  *    checked and the connection registered in presence (the per-user limit). Every
  *    failure releases everything taken and rejects with a GatewayError.
@@ -99,7 +100,8 @@ export interface Admitted {
  *    and undoes an upgrade that never opened.
  * 3. `opened`: the connection joins the hub; once its user topic is confirmed on the
  *    broker it is announced online and its inbox replayed (in that order).
- * 4. `frame`: decode, the malformed-frame and rate gates, then dispatch.
+ * 4. `frame`: decode, the malformed-frame and rate gates, then dispatch; a `refresh`
+ *    is carried out here (it replaces the connection's token, see TokenLifetime).
  * 5. The sweep visits every connection about once per cycle: connections whose token
  *    expired are closed with 4011; slow consumers (over the soft buffer limit for
  *    WriteTimeout) with 4000; quiet ones are pinged.

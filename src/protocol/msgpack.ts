@@ -203,14 +203,24 @@ const packr = new Packr({
 } satisfies MsgpackrOptions as unknown as Options);
 
 /**
- * Encodes a JSON-compatible value as MessagePack (plain maps, no record extension).
- * Every integer is a MessagePack integer: msgpackr writes integers outside the 32-bit
- * range (timestamps, large seqs) as float64, which typed clients (Go, Rust, C#) refuse
- * to read into an integer field, so those are rewritten as int64/uint64 (see
+ * Encodes a JSON-compatible value as MessagePack (plain maps, no record extension), as
+ * msgpackr does: integers outside the 32-bit range are float64. For the gateway's own
+ * storage (the Redis inbox reads it back with a decoder that expects that); anything
+ * sent to clients or callers goes through encodeWireMsgpack.
+ */
+export function encodeMsgpack(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+/**
+ * Encodes a value for the wire (frames, HTTP API answers, node-to-node frames). Every
+ * integer is a MessagePack integer: msgpackr writes integers outside the 32-bit range
+ * (timestamps, large seqs) as float64, which typed clients (Go, Rust, C#) refuse to
+ * read into an integer field, so those are rewritten as int64/uint64 (see
  * integersAsInt64). Numbers with a fraction, and integers beyond 2^53 (not exact in a
  * double), stay float64.
  */
-export function encodeMsgpack(value: unknown): Uint8Array {
+export function encodeWireMsgpack(value: unknown): Uint8Array {
   return integersAsInt64(packr.pack(value));
 }
 

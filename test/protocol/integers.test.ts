@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Unpackr } from 'msgpackr';
-import { encodeFrame, encodeMsgpack } from '../../src/protocol/codec.js';
+import { encodeFrame, encodeWireMsgpack as encodeMsgpack } from '../../src/protocol/codec.js';
 import { integersAsInt64 } from '../../src/protocol/msgpack.js';
 import { hex, toHex } from './fixtures.js';
 
