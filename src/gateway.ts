@@ -12,6 +12,9 @@ import { Authenticator } from './core/auth.js';
 import { ClientHandler } from './core/client.js';
 import { Membership } from './core/membership.js';
 import { ResendGuard } from './core/resends.js';
+import { OriginPolicy } from './core/origins.js';
+import { TrustedProxies } from './core/proxies.js';
+import { TokenLifetime } from './core/token-lifetime.js';
 import { Sessions } from './core/session.js';
 import { ClusterControl } from './core/control.js';
 import { DirectPolicy } from './core/direct-policy.js';
@@ -26,15 +29,18 @@ import { PresenceService } from './core/presence.js';
 import { Metrics } from './metrics/registry.js';
 import { Monitor } from './metrics/monitor.js';
 import { RateWindow } from './metrics/rates.js';
+import { RefusalCounter } from './metrics/refusals.js';
 import { attachHttpApi } from './transport/api/index.js';
 import { MESSAGES_IN, MESSAGES_OUT } from './transport/api/routes/stats.js';
 import type { Router } from './transport/api/router.js';
-import { attachNotFound, attachOperationalRoutes } from './transport/http.js';
+import { attachNotFound, attachOperationalRoutes, attachUpgradeRequired } from './transport/http.js';
 import uws, { isNative } from './transport/uws.js';
 import { attachWebSocket } from './transport/websocket.js';
 
 /** After the close frames are sent at shutdown, how long the clients get to answer them (ms). */
 const CLOSE_LINGER_MS = 250;
+/** uSockets' listen option: bind without SO_REUSEPORT, so a port held by another process is refused. */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 
 export interface GatewayOptions {
   config: Config;
@@ -158,6 +164,7 @@ export class Gateway {
       metrics,
     });
     const codecLimits = { ...DEFAULT_CODEC_LIMITS, maxUsersPerList: Math.max(1, config.presence.maxWatch) };
+    const auth = new Authenticator(config.auth);
     const sessions = new Sessions({
       settings: {
         maxBackpressure: config.limits.maxBackpressure,
@@ -167,7 +174,7 @@ export class Gateway {
       },
       codecLimits,
       hub,
-      auth: new Authenticator(config.auth),
+      auth,
       admission,
       ipGuard: new IpGuard(config.limits),
       userRate,
@@ -177,15 +184,23 @@ export class Gateway {
       metrics,
       connIds: new IdGenerator(),
       log: log.child({ module: 'ws' }),
+      origins: new OriginPolicy(config.http.allowedOrigins),
+      tokens: new TokenLifetime(config.auth, auth),
     });
+    const refusals = new RefusalCounter();
     attachWebSocket(app, {
       path: config.server.path,
       idleTimeoutSeconds: idleTimeoutSeconds(config.server),
       maxMessageBytes: config.limits.maxMessageBytes,
       maxBackpressure: config.limits.maxBackpressure,
       compression: config.compression.enable,
-    }, sessions);
-    attachOperationalRoutes(app, { metrics, notReadyReason: () => engines.notReadyReason() });
+    }, { sessions, metrics, proxies: new TrustedProxies(config.http.trustedProxies), refusals });
+    attachOperationalRoutes(app, {
+      metrics,
+      // At MaxConn the node refuses every upgrade: a load balancer should send them elsewhere.
+      notReadyReason: () => engines.notReadyReason() ?? (admission.full ? `at MaxConn (${config.server.maxConn} connections)` : null),
+    });
+    attachUpgradeRequired(app, config.server.path);
     engines.onLost(() => rooms.outageBegan());
     engines.onRecovered(() => {
       presence.resync(hub.connections()).then(
@@ -225,7 +240,7 @@ export class Gateway {
     });
     attachNotFound(app);
 
-    const monitor = new Monitor(metrics, config.monitor, log.child({ module: 'monitor' }));
+    const monitor = new Monitor(metrics, config.monitor, log.child({ module: 'monitor' }), refusals);
     const inboxSweep = setInterval(() => {
       engines.inbox.sweep().catch((err: unknown) => log.error({ err }, 'inbox sweep failed'));
       engines.history.sweep().catch((err: unknown) => log.error({ err }, 'history sweep failed'));
@@ -245,10 +260,15 @@ export class Gateway {
 
   async #listen(): Promise<void> {
     const { host, port } = this.config.server;
+    // uWS listens with SO_REUSEPORT by default: a second gateway on the same port would
+    // start and the kernel would split connections between the two (direct messages
+    // then land on the wrong process). LIBUS_LISTEN_EXCLUSIVE_PORT refuses that.
+    // The (host, port, options, cb) form exists in this uWS build but not in its types.
+    const listen = this.app.listen as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => TemplatedApp;
     await new Promise<void>((resolve, reject) => {
-      this.app.listen(host, port, (socket) => {
+      listen.call(this.app, host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (socket === false) {
-          reject(new Error(`cannot listen on ${host}:${port} (address in use or not permitted)`));
+          reject(new Error(`cannot listen on ${host}:${port}: address in use by another process or not permitted (cluster nodes on one host need different ports)`));
           return;
         }
         this.#listenSocket = socket;

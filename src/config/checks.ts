@@ -4,7 +4,7 @@
  * Key files are read here, at load time, so a bad path stops start-up with one line
  * instead of failing on the first connection.
  */
-import { createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { ConfigError, describe, ioReason } from './error.js';
 import type { AuthSettings, RedisSettings, Settings, TlsSettings } from './schema.js';
@@ -137,7 +137,41 @@ function finishTls(t: TlsSettings): TlsConfig | undefined {
   }
   checkReadable('Tls.CertFile', t.certFile);
   checkReadable('Tls.KeyFile', t.keyFile);
+  checkCertificate(t.certFile, readText('Tls.CertFile', t.certFile));
+  checkPrivateKey(t.keyFile, readText('Tls.KeyFile', t.keyFile), t.passphrase);
   return { certFile: t.certFile, keyFile: t.keyFile, passphrase: t.passphrase };
+}
+
+/**
+ * uWS reads the TLS files itself and, on a file it cannot parse, fails deep inside
+ * the app's constructor; parsing them here turns that into one line naming the key.
+ */
+function checkCertificate(file: string, pem: string): void {
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigError(`Tls.CertFile: ${file} is not a PEM certificate (no "-----BEGIN CERTIFICATE-----" block)`);
+  }
+  try {
+    new X509Certificate(pem);
+  } catch (err) {
+    throw new ConfigError(`Tls.CertFile: ${file} is not a valid PEM certificate (${firstLine(err)})`);
+  }
+}
+
+function checkPrivateKey(file: string, pem: string, passphrase: string | undefined): void {
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
+    throw new ConfigError(`Tls.KeyFile: ${file} is not a PEM private key (no "-----BEGIN ... PRIVATE KEY-----" block)`);
+  }
+  try {
+    createPrivateKey(passphrase === undefined ? pem : { key: pem, passphrase });
+  } catch (err) {
+    const encrypted = /ENCRYPTED/.test(pem);
+    const hint = encrypted ? (passphrase === undefined ? '; the key is encrypted: set Tls.Passphrase' : '; check Tls.Passphrase') : '';
+    throw new ConfigError(`Tls.KeyFile: ${file} is not a usable PEM private key (${firstLine(err)})${hint}`);
+  }
+}
+
+function firstLine(err: unknown): string {
+  return err instanceof Error ? err.message.split('\n')[0]! : String(err);
 }
 
 function finishRedis(r: RedisSettings): RedisConfig {

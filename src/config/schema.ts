@@ -15,6 +15,8 @@ import {
   DIRECT_MESSAGE_POLICIES, FILTER_ACTIONS, FILTER_TARGETS,
 } from './types.js';
 import { groupRules, maskChar, GROUP_PATTERN } from './rules.js';
+import { parseOriginRule } from '../core/origins.js';
+import { isAddressOrCidr } from '../core/proxies.js';
 import {
   type Parser, bool, duration, int, list, nonEmpty, oneOf, optional, positive, size, text,
 } from './values.js';
@@ -66,6 +68,7 @@ export interface AuthSettings {
   readonly issuer: string | undefined;
   readonly audience: string | undefined;
   readonly clockTolerance: number;
+  readonly expireConnections: boolean;
 }
 
 export interface TlsSettings {
@@ -152,6 +155,7 @@ export const SECTIONS: { readonly [K in Exclude<keyof Settings, 'server'>]-?: Sp
       issuer: leaf('Issuer', undefined, optional()),
       audience: leaf('Audience', undefined, optional()),
       clockTolerance: leaf('ClockTolerance', 5 * SECOND, duration(0, HOUR)),
+      expireConnections: leaf('ExpireConnections', true, bool),
     },
   },
   limits: {
@@ -257,6 +261,12 @@ export const SECTIONS: { readonly [K in Exclude<keyof Settings, 'server'>]-?: Sp
       apiKeys: secretLeaf('ApiKeys', [], list(text('a key of at least 16 characters without spaces', (s) => API_KEY.test(s)), 'API keys')),
       maxBodyBytes: leaf('MaxBodyBytes', 1 * MiB, size(64, 64 * MiB)),
       idempotencyTtl: leaf('IdempotencyTtl', 10 * MINUTE, duration(1 * SECOND, 7 * DAY)),
+      allowedOrigins: leaf('AllowedOrigins', [], list(
+        text('an origin like https://app.example.com or a pattern like *.example.com (scheme optional, no path)', (s) => parseOriginRule(s) !== undefined),
+        'origins')),
+      trustedProxies: leaf('TrustedProxies', [], list(
+        text('an IPv4/IPv6 address or CIDR block like 10.0.0.0/8 or fd00::/8', isAddressOrCidr),
+        'addresses or CIDR blocks')),
     },
   },
 };

@@ -74,6 +74,12 @@ export interface AuthConfig {
   readonly audience: string | undefined;
   /** Default 5000 (5s). Clock skew allowed when checking `exp` and `nbf`. */
   readonly clockTolerance: number;
+  /**
+   * Default true. Close a connection with 4011 once its token's `exp` (plus clockTolerance)
+   * has passed, unless the client sent a `refresh` frame with a fresh token first.
+   * Tokens without `exp` never expire a connection.
+   */
+  readonly expireConnections: boolean;
 }
 
 /** Token-bucket limit on the frames one connection may send. */
@@ -271,6 +277,18 @@ export interface HttpConfig {
   readonly maxBodyBytes: number;
   /** Default 600000 (10m). How long the answer to a POST with an Idempotency-Key is kept for retries (1s..7d). */
   readonly idempotencyTtl: number;
+  /**
+   * Default [] (any origin). Origins whose pages may open a WebSocket: exact origins
+   * (`https://app.example.com`) or subdomain patterns (`*.example.com`, `https://*.example.com`).
+   * An upgrade with another `Origin` is refused with FORBIDDEN; requests without `Origin` (not browsers) are not affected.
+   */
+  readonly allowedOrigins: readonly string[];
+  /**
+   * Default [] (trust nobody). Addresses or CIDR blocks of reverse proxies / load balancers.
+   * Only for connections from these peers is the client address read from `X-Forwarded-For`
+   * (right-most untrusted entry) or `X-Real-IP`; it is what the per-IP limits count.
+   */
+  readonly trustedProxies: readonly string[];
 }
 
 /** The whole configuration, one slice per component. */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { CLOSE, GatewayError, toGatewayError } from '../errors.js';
 import { decodeFrame, errorFrame, type CodecLimits } from '../protocol/codec.js';
-import type { ClientFrame } from '../protocol/frames.js';
+import type { ClientFrame, RefreshIn } from '../protocol/frames.js';
 import { negotiateFormat } from '../protocol/negotiate.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { Admission } from './admission.js';
@@ -13,7 +13,9 @@ import type { IdGenerator } from './ids.js';
 import type { IpGuard, UserRateLimiter } from './limits.js';
 import type { Messaging } from './messaging.js';
 import type { PresenceService } from './presence.js';
+import type { OriginPolicy } from './origins.js';
 import { Sweep } from './sweep.js';
+import { TokenLifetime } from './token-lifetime.js';
 
 /** Longest sweep tick (ms): a cycle over every connection is split into ticks of at most this. */
 const SWEEP_TICK_MS = 50;
@@ -55,6 +57,10 @@ export interface SessionDeps {
   log: Logger;
   /** Monotonic milliseconds; default performance.now. Tests inject their own. */
   now?: () => number;
+  /** Http.AllowedOrigins; default: every origin. */
+  origins?: OriginPolicy;
+  /** Token expiry and refresh; default: connections never expire, `refresh` still replaces the token. */
+  tokens?: TokenLifetime;
 }
 
 /** What the transport read from an upgrade request. */
@@ -66,6 +72,8 @@ export interface UpgradeRequest {
   protocolHeader: string;
   /** The `format` query parameter, or ''. */
   formatQuery: string;
+  /** The `Origin` header, or '' (not a browser). */
+  origin?: string;
 }
 
 function abortedUpgrade(): GatewayError {
@@ -82,7 +90,8 @@ export interface Admitted {
  * The life of every connection of this node, from the HTTP upgrade to the close, over
  * the ClientSocket seam (no uWS here):
  *
- * 1. `admit` at the upgrade: format, per-IP slot and node slot are reserved
+ * 1. `admit` at the upgrade: the Origin is checked (Http.AllowedOrigins, before
+ *    anything is taken), then format, per-IP slot and node slot are reserved
  *    synchronously (so concurrent upgrades cannot overshoot any cap), then the token is
  *    checked and the connection registered in presence (the per-user limit). Every
  *    failure releases everything taken and rejects with a GatewayError.
@@ -91,9 +100,11 @@ export interface Admitted {
  *    and undoes an upgrade that never opened.
  * 3. `opened`: the connection joins the hub; once its user topic is confirmed on the
  *    broker it is announced online and its inbox replayed (in that order).
- * 4. `frame`: decode, the malformed-frame and rate gates, then dispatch.
- * 5. The sweep visits every connection about once per cycle: slow consumers (over the
- *    soft buffer limit for WriteTimeout) are closed with 4000; quiet ones are pinged.
+ * 4. `frame`: decode, the malformed-frame and rate gates, then dispatch; a `refresh`
+ *    is carried out here (it replaces the connection's token, see TokenLifetime).
+ * 5. The sweep visits every connection about once per cycle: connections whose token
+ *    expired are closed with 4011; slow consumers (over the soft buffer limit for
+ *    WriteTimeout) with 4000; quiet ones are pinged.
  * 6. `closed`: everything the connection held is released; presence work chains on
  *    the open-time work so a quick close never overtakes it.
  */
@@ -102,6 +113,7 @@ export class Sessions {
   readonly #now: () => number;
   readonly #sweep: Sweep<Connection>;
   readonly #sweepEvery: number;
+  readonly #tokens: TokenLifetime;
   #timer: NodeJS.Timeout | undefined;
   /** Set by shutdown(): frames from now on are refused, new sockets closed at once. */
   #draining = false;
@@ -112,6 +124,7 @@ export class Sessions {
   constructor(deps: SessionDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? (() => performance.now());
+    this.#tokens = deps.tokens ?? new TokenLifetime({ expireConnections: false, clockTolerance: 0 }, deps.auth);
     const { writeTimeout, heartbeatInterval } = deps.settings;
     // A cycle short enough to notice a slow consumer within a quarter of WriteTimeout
     // and to ping within half a HeartbeatInterval, but no busier than 10 cycles a second.
@@ -134,6 +147,10 @@ export class Sessions {
     const { admission, ipGuard, metrics } = this.#deps;
     let negotiated: { format: Connection['format']; protocol: string };
     try {
+      // Before anything is reserved: a page from a foreign site costs no slot.
+      if (req.origin !== undefined && this.#deps.origins !== undefined && !this.#deps.origins.allows(req.origin)) {
+        throw new GatewayError('FORBIDDEN', 'origin not allowed (Http.AllowedOrigins)');
+      }
       negotiated = negotiateFormat(req.protocolHeader, req.formatQuery);
       ipGuard.admit(req.ip, this.#now());
       try {
@@ -165,7 +182,9 @@ export class Sessions {
         registeredId = id;
       }
       if (aborted()) throw abortedUpgrade();
-      const conn = createConnection({ id, principal, format: negotiated.format, ip: req.ip, log: this.#deps.log }, this.#deps.settings.rate, this.#now());
+      const now = this.#now();
+      const expiresAt = this.#tokens.deadline(principal, now);
+      const conn = createConnection({ id, principal, format: negotiated.format, ip: req.ip, log: this.#deps.log, expiresAt }, this.#deps.settings.rate, now);
       conn.registration = registration;
       conn.localReservation = localReservation;
       return { conn, protocol: negotiated.protocol };
@@ -219,7 +238,9 @@ export class Sessions {
     metrics.set('connections_current', hub.size);
     // The module logger with the connection's id: the same line a child logger would
     // write, without keeping a child per quiet connection.
-    this.#deps.log.info({ connId: conn.id, userId: conn.principal.userId, format: conn.format, ip: conn.ip }, 'open');
+    // Debug, not info: at thousands of connections a second these would be the whole log
+    // (the monitor's interval lines summarize them at info).
+    this.#deps.log.debug({ connId: conn.id, userId: conn.principal.userId, format: conn.format, ip: conn.ip }, 'open');
     const registration = conn.registration;
     conn.registration = undefined; // needed only until open; not kept per connection
     conn.ready = (async () => {
@@ -270,7 +291,9 @@ export class Sessions {
 
   #dispatch(conn: Connection, frame: ClientFrame): void {
     this.#inflight += 1;
-    void this.#deps.frames.handle(conn, frame).finally(() => {
+    // A refresh is the session's own business (the connection's token); every other frame is the handler's.
+    const work = frame.type === 'refresh' ? this.#refresh(conn, frame) : this.#deps.frames.handle(conn, frame);
+    void work.finally(() => {
       this.#inflight -= 1;
       if (this.#inflight === 0 && this.#idleWaiters.length > 0) {
         const waiters = this.#idleWaiters;
@@ -278,6 +301,22 @@ export class Sessions {
         for (const resolve of waiters) resolve();
       }
     });
+  }
+
+  /** A `refresh` frame: the new token replaces the connection's, or nothing changes and the client hears why. */
+  async #refresh(conn: Connection, frame: RefreshIn): Promise<void> {
+    const { hub, metrics } = this.#deps;
+    try {
+      const principal = await this.#tokens.refresh(conn, frame.data.token, this.#now);
+      metrics.inc('token_refreshes_total');
+      const data = principal.expiresAt === undefined
+        ? { status: 'ok' as const, timestamp: Date.now() }
+        : { status: 'ok' as const, exp: Math.floor(principal.expiresAt / 1000), timestamp: Date.now() };
+      hub.send(conn, frame.id === undefined ? { type: 'ack', data } : { type: 'ack', id: frame.id, data });
+    } catch (err) {
+      metrics.inc('frames_rejected_total');
+      hub.send(conn, errorFrame(toGatewayError(err), frame.id));
+    }
   }
 
   /** The socket's send buffer drained somewhat: a consumer back under the soft limit is no longer slow. */
@@ -298,7 +337,7 @@ export class Sessions {
     if (remaining === 0) userRate.release(conn.principal.userId);
     metrics.inc('connections_closed_total');
     metrics.set('connections_current', hub.size);
-    this.#deps.log.info({ connId: conn.id, userId: conn.principal.userId, code }, 'close');
+    this.#deps.log.debug({ connId: conn.id, userId: conn.principal.userId, code }, 'close');
     void conn.ready
       .then(() => presence.disconnected(conn))
       .catch((err: unknown) => conn.log.error({ err }, 'close-time work failed'));
@@ -309,6 +348,11 @@ export class Sessions {
     const socket = conn.socket;
     if (socket === undefined) return;
     const { settings, metrics } = this.#deps;
+    if (this.#tokens.expired(conn, now)) {
+      metrics.inc('connections_expired_total');
+      socket.end(CLOSE.TOKEN_EXPIRED, 'token expired: reconnect with a fresh token');
+      return;
+    }
     const buffered = socket.bufferedAmount();
     if (buffered <= settings.maxBackpressure) {
       conn.slowSince = -1;
