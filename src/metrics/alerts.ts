@@ -45,7 +45,7 @@ interface RuleState {
  */
 export class Alerts {
   readonly #states: RuleState[];
-  readonly #vitals: Vitals;
+  readonly #vitals: Pick<Vitals, 'read'>;
   readonly #interval: number;
   readonly #nodeId: string;
   readonly #log: Logger;
@@ -55,7 +55,7 @@ export class Alerts {
 
   constructor(deps: {
     rules: readonly AlertRule[];
-    vitals: Vitals;
+    vitals: Pick<Vitals, 'read'>;
     metrics: Metrics;
     interval: number;
     nodeId: string;
