@@ -76,8 +76,10 @@ export class Alerts {
     });
   }
 
+  /** Evaluates once now (so stats show real values from the start), then every interval. */
   start(): void {
     if (this.#timer !== undefined || this.#states.length === 0) return;
+    this.evaluate();
     this.#timer = setInterval(() => this.evaluate(), this.#interval);
     this.#timer.unref();
   }

@@ -19,7 +19,7 @@ interface Sample {
   counters: number[];
   abnormalCloses: number;
   handle: HistogramSeries;
-  /** Event-loop delay over the period that ended with this sample (ms). */
+  /** Event-loop delay beyond the sampler's own period, over the period that ended with this sample (ms). */
   loopP50: number;
   loopP99: number;
 }
@@ -50,6 +50,13 @@ export interface VitalsSources {
   users(): number;
 }
 
+/**
+ * The event-loop sampler's timer period (ms). The histogram records the time between
+ * its timer's runs, which includes this period; readings subtract it so that an idle
+ * loop reads about 0 ms.
+ */
+const LOOP_RESOLUTION_MS = 10;
+
 const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
 /**
@@ -74,7 +81,7 @@ export class Vitals {
     this.#clock = options.clock ?? Date.now;
     this.#capacity = Math.max(2, Math.ceil((options.windowMs ?? 10_000) / sampleMs) + 1);
     // 10 ms resolution: fine enough for a p99 alert in milliseconds, cheap enough to leave on.
-    this.#loop = monitorEventLoopDelay({ resolution: 10 });
+    this.#loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
     this.#loop.enable();
     this.sample();
     this.#timer = setInterval(() => this.sample(), sampleMs);
@@ -89,8 +96,8 @@ export class Vitals {
       counters: COUNTERS.map((n) => this.#metrics.get(n)),
       abnormalCloses: this.#abnormalCloses(),
       handle: this.#metrics.histogramTotal('frame_handle_seconds'),
-      loopP50: hasLoop ? loop.percentile(50) / 1e6 : 0,
-      loopP99: hasLoop ? loop.percentile(99) / 1e6 : 0,
+      loopP50: hasLoop ? Math.max(0, loop.percentile(50) / 1e6 - LOOP_RESOLUTION_MS) : 0,
+      loopP99: hasLoop ? Math.max(0, loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS) : 0,
     };
   }
 
@@ -122,7 +129,7 @@ export class Vitals {
     const attempts = refusedUpgrades + delta('connections_opened_total') + delta('frames_in_total');
 
     // Periods that ended inside the window, and the one running now.
-    const periods = [...this.#samples.filter((s) => s.at > from.at), now].filter((s) => s.loopP99 > 0);
+    const periods = [...this.#samples.filter((s) => s.at > from.at), now];
     const mem = process.memoryUsage();
     return {
       connections: this.#sources.connections(),
