@@ -217,7 +217,7 @@ export class Gateway {
     if (config.http.enable) attachAdmin(app, { metrics, log: log.child({ module: 'admin' }) });
     attachNotFound(app);
 
-    const monitor = new Monitor(metrics, config.monitor, log.child({ module: 'monitor' }));
+    const monitor = new Monitor(metrics, config.monitor, log.child({ module: 'monitor' }), vitals);
     const inboxSweep = setInterval(() => {
       engines.inbox.sweep().then(
         (expired) => metrics.counterSeries('inbox_dropped_total').inc(expired),

@@ -230,7 +230,7 @@ export interface AlertsConfig {
 }
 
 export interface HttpConfig {
-  /** Default true. Serve the HTTP API on the same port as the WebSocket endpoint. */
+  /** Default true. Serve the HTTP API and the admin page (/admin) on the same port as the WebSocket endpoint. */
   readonly enable: boolean;
   /** Default []. Keys accepted by the HTTP API (each at least 16 characters); none configured answers every API route 401. */
   readonly apiKeys: readonly string[];

@@ -107,3 +107,19 @@ t.test('a publish the broker refuses is counted, and still rejects', async (t) =
   await t.rejects(hub.publishControl({ type: 'control', data: { action: 'disconnect', users: ['a'], code: 4010, reason: '' } }), /redis down/);
   t.equal(metrics.get('broker_publish_failures_total'), 2);
 });
+
+t.test('the stats log line carries the interval\'s latency, error rate and event-loop delay', async (t) => {
+  const { Monitor } = await import('../../src/metrics/monitor.js');
+  const { pino } = await import('pino');
+  const metrics = new Metrics();
+  metrics.set('connections_current', 3);
+  const reading = {
+    connections: 3, users: 2, messagesInPerSecond: 0, messagesOutPerSecond: 0, latencyP50Ms: 0.1, latencyP99Ms: 4.2,
+    errorRate: 0.01, memoryRssMb: 100, heapUsedMb: 50, eventLoopP50Ms: 0.2, eventLoopP99Ms: 7.5,
+  };
+  const windows: number[] = [];
+  const monitor = new Monitor(metrics, { enable: true, interval: 2000 }, pino({ level: 'silent' }), { read: (ms) => (windows.push(ms ?? 0), reading) });
+  const line = monitor.tick();
+  t.match(line, { connections: 3, latency_p99_ms: 4.2, error_rate: 0.01, event_loop_p99_ms: 7.5 });
+  t.same(windows, [2000], 'over one interval');
+});
