@@ -30,6 +30,10 @@ import { Metrics } from './metrics/registry.js';
 import { Monitor } from './metrics/monitor.js';
 import { RateWindow } from './metrics/rates.js';
 import { RefusalCounter } from './metrics/refusals.js';
+import { Alerts } from './metrics/alerts.js';
+import { Vitals } from './metrics/vitals.js';
+import { Webhook } from './metrics/webhook.js';
+import { attachAdmin } from './transport/admin.js';
 import { attachHttpApi } from './transport/api/index.js';
 import { MESSAGES_IN, MESSAGES_OUT } from './transport/api/routes/stats.js';
 import type { Router } from './transport/api/router.js';
@@ -83,6 +87,8 @@ export class Gateway {
       log: Logger;
       inboxSweep: NodeJS.Timeout;
       rates: RateWindow;
+      vitals: Vitals;
+      alerts: Alerts;
     },
     nodeId: string,
     apiRouter: Router | undefined,
@@ -106,7 +112,7 @@ export class Gateway {
       : uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile, ...(config.tls.passphrase !== undefined ? { passphrase: config.tls.passphrase } : {}) });
 
     const startedAt = Date.now();
-    const metrics = new Metrics();
+    const metrics = new Metrics({ defaults: true, omit: config.redis === undefined ? ['redis_connected'] : [] });
     const hub = new Hub({ fanout: app, broker: engines.broker, nodeId, log: log.child({ module: 'hub' }), metrics });
     const groupPolicy = new GroupPolicy(config.groups);
     const presence = new PresenceService({
@@ -130,7 +136,11 @@ export class Gateway {
       dedupWindow: config.limits.dedupWindow,
       // Half the soft limit: a replay never makes a reader look slow by itself.
       replayHighWater: Math.floor(config.limits.maxBackpressure / 2),
+      metrics,
     });
+    metrics.source('users_online', () => hub.userCount);
+    metrics.source('presence_watchers', () => hub.watchCount());
+    metrics.source('redis_connected', () => (engines.notReadyReason() === null ? 1 : 0));
     // Counts are only worth trading when other nodes exist (a Redis section).
     const userRate = new UserRateLimiter(
       config.limits.rateLimit,
@@ -138,7 +148,7 @@ export class Gateway {
     );
     const admission = new Admission(hub, { maxConn: config.server.maxConn, maxConnPerUser: config.limits.maxConnPerUser, perUserPolicy: config.limits.perUserPolicy });
     const membership = new Membership({ hub, presence, maxGroupsPerConn: config.limits.maxGroupsPerConn });
-    const filter = new ContentFilter(config.filter, log.child({ module: 'filter' }), (action) => metrics.incLabelled('filter_hits_total', action));
+    const filter = new ContentFilter(config.filter, log.child({ module: 'filter' }), (action) => metrics.counter('filter_hits_total', action).inc());
     const rooms = new Rooms({
       hub,
       policy: groupPolicy,
@@ -213,6 +223,22 @@ export class Gateway {
       );
     });
     const rates = new RateWindow(metrics, [...MESSAGES_IN, ...MESSAGES_OUT]);
+    const { interval } = config.monitor;
+    // Samples at least once per evaluation, and keep the admin page's 10 s as well as one interval.
+    const vitals = new Vitals(metrics, { connections: () => hub.size, users: () => hub.userCount }, {
+      sampleMs: Math.min(1000, interval),
+      windowMs: Math.max(10_000, interval),
+    });
+    const alertLog = log.child({ module: 'alerts' });
+    const alerts = new Alerts({
+      rules: config.alerts.rules,
+      vitals,
+      metrics,
+      interval,
+      nodeId,
+      log: alertLog,
+      webhook: config.alerts.webhook === undefined ? undefined : new Webhook(config.alerts.webhook, alertLog),
+    });
     const apiRouter = attachHttpApi(app, {
       http: config.http,
       codecLimits,
@@ -229,6 +255,8 @@ export class Gateway {
         presenceStore: engines.presence,
         metrics,
         rates,
+        vitals,
+        alerts,
         nodeId,
         startedAt,
         cluster: config.redis !== undefined,
@@ -238,22 +266,27 @@ export class Gateway {
       },
       log: log.child({ module: 'api' }),
     });
+    if (config.http.enable) attachAdmin(app, { metrics, log: log.child({ module: 'admin' }) });
     attachNotFound(app);
 
-    const monitor = new Monitor(metrics, config.monitor, log.child({ module: 'monitor' }), refusals);
+    const monitor = new Monitor(metrics, config.monitor, log.child({ module: 'monitor' }), refusals, vitals);
     const inboxSweep = setInterval(() => {
-      engines.inbox.sweep().catch((err: unknown) => log.error({ err }, 'inbox sweep failed'));
+      engines.inbox.sweep().then(
+        (expired) => metrics.counterSeries('inbox_dropped_total').inc(expired),
+        (err: unknown) => log.error({ err }, 'inbox sweep failed'),
+      );
       engines.history.sweep().catch((err: unknown) => log.error({ err }, 'history sweep failed'));
     }, 60_000);
     inboxSweep.unref();
 
-    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, rooms, filter, presence, userRate, monitor, sessions, log, inboxSweep, rates }, nodeId, apiRouter);
+    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, rooms, filter, presence, userRate, monitor, sessions, log, inboxSweep, rates, vitals, alerts }, nodeId, apiRouter);
     await hub.start().catch((err: unknown) => log.warn({ err }, 'could not subscribe the control topic yet; the broker retries'));
     presence.startLeases();
     userRate.start();
     sessions.start();
     await gateway.#listen();
     monitor.start();
+    alerts.start();
     log.info({ port: gateway.port, host: config.server.host, path: config.server.path, nodeId, tls: config.tls !== undefined }, 'listening');
     return gateway;
   }
@@ -311,6 +344,8 @@ export class Gateway {
     const deadline = Date.now() + this.config.server.shutdownTimeout;
     this.parts.monitor.stop();
     this.parts.rates.stop();
+    this.parts.alerts.stop();
+    this.parts.vitals.stop();
     clearInterval(this.parts.inboxSweep);
     // Answer every frame already accepted, then close each connection with 1012 once
     // its answers have left (see Sessions.shutdown).

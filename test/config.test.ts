@@ -58,6 +58,15 @@ const EXPECTED_DEFAULTS = {
   redis: undefined,
   cluster: { nodeLease: 15000, nodeId: undefined },
   monitor: { enable: true, interval: 10000 },
+  alerts: {
+    rules: [
+      { name: 'connections_high', metric: 'connections', above: 9000, for: 60000 },
+      { name: 'latency_high', metric: 'latency_p99_ms', above: 500, for: 60000 },
+      { name: 'error_rate_high', metric: 'error_rate', above: 0.05, for: 120000 },
+      { name: 'memory_high', metric: 'memory_rss_mb', above: 1536, for: 300000 },
+    ],
+    webhook: undefined,
+  },
   http: { enable: true, apiKeys: [], maxBodyBytes: 1048576, idempotencyTtl: 600000, allowedOrigins: [], trustedProxies: [] },
 };
 
@@ -184,6 +193,43 @@ t.test('precedence: defaults < file < environment', async (t) => {
   t.equal(switched.auth.secret, undefined);
   t.equal(switched.auth.issuer, undefined);
   t.strictSame(switched.auth.algorithms, ['RS256', 'ES256', 'EdDSA']);
+});
+
+t.test('Alerts: rules from YAML or JSON in the environment, a webhook with a URL, clear errors', async (t) => {
+  const yaml = [
+    'Alerts:',
+    '  Rules:',
+    '    - { Name: conns, Metric: connections, Above: 20, For: 1s }',
+    '    - { Name: loop, Metric: event_loop_p99_ms, Above: 12.5, For: 0 }',
+    '  Webhook:',
+    '    Url: https://alerts.example.com/hook?token=abc',
+    '    Timeout: 2s',
+  ].join('\n');
+  const config = load(yaml);
+  t.strictSame(config.alerts.rules, [
+    { name: 'conns', metric: 'connections', above: 20, for: 1000 },
+    { name: 'loop', metric: 'event_loop_p99_ms', above: 12.5, for: 0 },
+  ]);
+  t.strictSame(config.alerts.webhook, { url: 'https://alerts.example.com/hook?token=abc', timeout: 2000, retries: 3 });
+  const fromEnv = load('', { SWITCHBOARD_ALERTS__RULES: '[{"Name":"mem","Metric":"memory_rss_mb","Above":"900","For":"5m"}]' });
+  t.strictSame(fromEnv.alerts.rules, [{ name: 'mem', metric: 'memory_rss_mb', above: 900, for: 300000 }]);
+  t.strictSame(load('', { SWITCHBOARD_ALERTS__RULES: '' }).alerts.rules, [], 'an empty variable turns alerts off');
+  t.strictSame(load('Alerts:\n  Rules: []\n').alerts.rules, []);
+
+  refuses(t, () => load('Alerts:\n  Rules:\n    - { Name: a, Metric: cpu, Above: 1, For: 1s }\n'),
+    'config: Alerts.Rules[0].Metric: got "cpu", expected one of connections, latency_p99_ms, error_rate, memory_rss_mb, event_loop_p99_ms');
+  refuses(t, () => load('Alerts:\n  Rules:\n    - { Name: a, Metric: connections, Above: 1 }\n'),
+    'config: Alerts.Rules[0]: missing For; a rule has Name, Metric, Above, For');
+  refuses(t, () => load('Alerts:\n  Rules:\n    - { Name: a, Metric: connections, Above: -1, For: 1s }\n'),
+    'config: Alerts.Rules[0].Above: got -1, expected a number of at least 0');
+  refuses(t, () => load('Alerts:\n  Rules:\n    - { Name: a, Metric: connections, Above: 1, For: 1s, Severity: high }\n'),
+    'config: Alerts.Rules[0].Severity: unknown key; allowed keys in a rule: Name, Metric, Above, For');
+  refuses(t, () => load('Alerts:\n  Rules:\n    - { Name: a, Metric: connections, Above: 1, For: 1s }\n    - { Name: a, Metric: error_rate, Above: 0.1, For: 1s }\n'),
+    'config: Alerts.Rules[1].Name: got "a" twice, expected unique rule names');
+  refuses(t, () => load('', { SWITCHBOARD_ALERTS__RULES: '[{' }), /^config: Alerts\.Rules: SWITCHBOARD_ALERTS__RULES is not valid JSON/);
+  refuses(t, () => load('Alerts:\n  Webhook:\n    Timeout: 1s\n'), /^config: Alerts\.Webhook\.Url: got nothing, expected an http:\/\/ or https:\/\/ URL/);
+  refuses(t, () => load('Alerts:\n  Webhook:\n    Url: ftp://x/\n'), 'config: Alerts.Webhook.Url: got "ftp://x/", expected an http:// or https:// URL');
+  refuses(t, () => load('Alerts:\n  Webhook:\n    Url: http://x/\n    Retries: 11\n'), 'config: Alerts.Webhook.Retries: got 11, expected an integer from 0 to 10');
 });
 
 t.test('value errors name the key, the value and what is allowed', async (t) => {

@@ -7,8 +7,8 @@
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { ConfigError, describe, ioReason } from './error.js';
-import type { AuthSettings, RedisSettings, Settings, TlsSettings } from './schema.js';
-import type { AuthConfig, Config, JwtAlgorithm, RedisConfig, RedisEndpoint, TlsConfig } from './types.js';
+import type { AlertsSettings, AuthSettings, RedisSettings, Settings, TlsSettings } from './schema.js';
+import type { AlertsConfig, AuthConfig, Config, JwtAlgorithm, RedisConfig, RedisEndpoint, TlsConfig } from './types.js';
 import { formatDuration, formatSize } from './values.js';
 import type { JSONWebKeySet } from 'jose';
 
@@ -34,7 +34,26 @@ export function finish(s: Settings, opts: FinishOptions): Config {
     auth: finishAuth(s.auth, opts),
     tls: finishTls(s.tls),
     redis: s.redis === undefined ? undefined : finishRedis(s.redis),
+    alerts: finishAlerts(s.alerts),
   };
+}
+
+function finishAlerts(a: AlertsSettings): AlertsConfig {
+  if (a.webhook === undefined) return { rules: a.rules, webhook: undefined };
+  const { url, timeout, retries } = a.webhook;
+  if (url === undefined) {
+    throw new ConfigError('Alerts.Webhook.Url: got nothing, expected an http:// or https:// URL; the Webhook section is present, so Url is required (remove the section to only log alerts)');
+  }
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch (err) {
+    throw new ConfigError(`Alerts.Webhook.Url: got ${describe(url)}, expected an http:// or https:// URL (${err instanceof Error ? err.message : String(err)})`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new ConfigError(`Alerts.Webhook.Url: got ${describe(url)}, expected an http:// or https:// URL`);
+  }
+  return { rules: a.rules, webhook: { url, timeout, retries } };
 }
 
 function finishAuth(a: AuthSettings, opts: FinishOptions): AuthConfig {

@@ -6,8 +6,9 @@
  * The tables are typed against the slices in types.ts (`Fields<T>`): a slice field without
  * a key, or a key whose parser returns the wrong type, fails to compile.
  */
+import { alertRules } from './alerts.js';
 import {
-  type DirectMessagePolicy, type FilterConfig, type FilterTarget,
+  type AlertRule, type DirectMessagePolicy, type FilterConfig, type FilterTarget,
   type ClusterConfig, type CompressionConfig, type GroupsConfig, type HttpConfig, type JwtAlgorithm,
   type LimitsConfig, type LogConfig, type MonitorConfig, type OfflineConfig, type PresenceConfig,
   type RateLimitConfig, type RedisType, type ServerConfig,
@@ -85,6 +86,17 @@ export interface RedisSettings {
   readonly keyPrefix: string;
 }
 
+export interface WebhookSettings {
+  readonly url: string | undefined;
+  readonly timeout: number;
+  readonly retries: number;
+}
+
+export interface AlertsSettings {
+  readonly rules: readonly AlertRule[];
+  readonly webhook: WebhookSettings | undefined;
+}
+
 /** Everything the schema yields, before checks.ts turns it into a Config. */
 export interface Settings {
   readonly server: ServerConfig;
@@ -101,6 +113,7 @@ export interface Settings {
   readonly redis: RedisSettings | undefined;
   readonly cluster: ClusterConfig;
   readonly monitor: MonitorConfig;
+  readonly alerts: AlertsSettings;
   readonly http: HttpConfig;
 }
 
@@ -119,6 +132,14 @@ export const MAX_READ_TIMEOUT_MS = 960 * SECOND;
 
 const NODE_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const API_KEY = /^\S{16,}$/;
+
+/** The original's four alerts (config.yaml documents the same list). */
+export const DEFAULT_ALERT_RULES: readonly AlertRule[] = [
+  { name: 'connections_high', metric: 'connections', above: 9000, for: MINUTE },
+  { name: 'latency_high', metric: 'latency_p99_ms', above: 500, for: MINUTE },
+  { name: 'error_rate_high', metric: 'error_rate', above: 0.05, for: 2 * MINUTE },
+  { name: 'memory_high', metric: 'memory_rss_mb', above: 1536, for: 5 * MINUTE },
+];
 
 const leaf = <T>(key: string, def: T, parse: Parser<T>): LeafSpec<T> => ({ key, default: def, parse });
 const secretLeaf = <T>(key: string, def: T, parse: Parser<T>): LeafSpec<T> => ({ key, default: def, parse, secret: true });
@@ -252,6 +273,22 @@ export const SECTIONS: { readonly [K in Exclude<keyof Settings, 'server'>]-?: Sp
     fields: {
       enable: leaf('Enable', true, bool),
       interval: leaf('Interval', 10 * SECOND, duration(100, HOUR)),
+    },
+  },
+  alerts: {
+    key: 'Alerts',
+    fields: {
+      rules: leaf('Rules', DEFAULT_ALERT_RULES, alertRules),
+      webhook: {
+        key: 'Webhook',
+        optional: true,
+        fields: {
+          // Required within the section; checks.ts says so when it is missing.
+          url: leaf('Url', undefined, optional(text('an http:// or https:// URL', (s) => s.trim() !== ''))),
+          timeout: leaf('Timeout', 5 * SECOND, duration(100, MINUTE)),
+          retries: leaf('Retries', 3, int(0, 10)),
+        },
+      },
     },
   },
   http: {

@@ -41,8 +41,6 @@ export class ClientHandler {
       await this.#dispatch(conn, frame);
     } catch (err) {
       const gatewayError = toGatewayError(err);
-      // Every error reply counts, FORBIDDEN and the rest alike, not only the session's gates.
-      this.deps.metrics.inc('frames_rejected_total');
       if (gatewayError.code === 'INTERNAL') conn.log.error({ err, type: frame.type }, 'frame failed');
       this.deps.hub.send(conn, errorFrame(gatewayError, frame.id));
     }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Broker, BrokerMessage } from '../engine/broker.js';
 import { CLOSE, GatewayError } from '../errors.js';
 import { FORMATS, type ControlOut, type KickOut, type ServerFrame } from '../protocol/frames.js';
-import type { Metrics } from '../metrics/registry.js';
+import type { Metrics, Series } from '../metrics/registry.js';
 import { EncodedFrame, encodeFrame } from '../protocol/codec.js';
 import type { Connection } from './connection.js';
 import { formatTopic, topics } from './topics.js';
@@ -65,6 +65,8 @@ export class Hub {
   readonly #nodeId: string;
   readonly #log: Logger;
   readonly #metrics: Metrics | undefined;
+  /** Series resolved once: sending a frame costs additions, no lookup. Undefined without metrics. */
+  readonly #out: { frames: Series; bytes: Series; publishFailures: Series; rateLimited: Series } | undefined;
   #onControl: ((frame: ControlOut) => void) | undefined;
 
   /**
@@ -80,6 +82,12 @@ export class Hub {
     this.#lingerMs = deps.broker.spansNodes ? (deps.lingerMs ?? UNSUBSCRIBE_LINGER_MS) : 0;
     this.#now = deps.now ?? (() => performance.now());
     this.#metrics = deps.metrics;
+    this.#out = deps.metrics === undefined ? undefined : {
+      frames: deps.metrics.counterSeries('frames_out_total'),
+      bytes: deps.metrics.counterSeries('bytes_out_total'),
+      publishFailures: deps.metrics.counterSeries('broker_publish_failures_total'),
+      rateLimited: deps.metrics.counter('rate_limited_total', 'frame'),
+    };
     this.#broker.onMessage((message) => this.#fromBroker(message));
   }
 
@@ -110,6 +118,28 @@ export class Hub {
   localGroupCount(): number {
     let n = 0;
     for (const logical of this.#interest.keys()) if (logical.startsWith('g:')) n += 1;
+    return n;
+  }
+
+  /**
+   * The `limit` groups with the most member connections on this node, largest first
+   * (ties by name). Walks every local topic: for stats and the admin page, not per frame.
+   */
+  largestGroups(limit: number): { group: string; connections: number }[] {
+    const groups: { group: string; connections: number }[] = [];
+    const prefix = topics.group('');
+    for (const [logical, connections] of this.#interest) {
+      if (logical.startsWith(prefix)) groups.push({ group: logical.slice(prefix.length), connections });
+    }
+    groups.sort((a, b) => b.connections - a.connections || (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
+    return groups.slice(0, limit);
+  }
+
+  /** Presence watch subscriptions held by this node's connections (one per connection and watched user). */
+  watchCount(): number {
+    const prefix = topics.presence('');
+    let n = 0;
+    for (const [logical, count] of this.#interest) if (logical.startsWith(prefix)) n += count;
     return n;
   }
 
@@ -195,10 +225,15 @@ export class Hub {
     const encoded = new EncodedFrame(frame);
     const local = this.#publishLocal(logical, encoded);
     if (!this.#broker.spansNodes) return local;
-    const nodes = await this.#broker.publish({ topic: logical, payload: encoded.get('msgpack').bytes, origin: this.#nodeId });
+    const nodes = await this.#broker.publish({ topic: logical, payload: encoded.get('msgpack').bytes, origin: this.#nodeId }).catch(this.#publishFailed);
     const self = this.#interest.has(logical) || this.#lingering.has(logical) ? 1 : 0;
     return local + Math.max(0, nodes - self);
   }
+
+  readonly #publishFailed = (err: unknown): never => {
+    if (this.#out !== undefined) this.#out.publishFailures.value += 1;
+    throw err;
+  };
 
   /**
    * Sends a frame to one connection only (replies, errors, inbox replay). False when
@@ -211,8 +246,17 @@ export class Hub {
     const socket = conn.socket;
     if (socket === undefined) return false;
     const { bytes, binary } = encodeFrame(frame, conn.format);
+    const out = this.#out;
+    // Every error frame a client gets is a refusal: counted here once, whoever refused.
+    if (out !== undefined && frame.type === 'error') {
+      this.#metrics!.counter('frames_rejected_total', frame.data.code).value += 1;
+      if (frame.data.code === 'RATE_LIMITED') out.rateLimited.value += 1;
+    }
     if (socket.send(bytes, binary)) {
-      this.#metrics?.inc('frames_out_total');
+      if (out !== undefined) {
+        out.frames.value += 1;
+        out.bytes.value += bytes.length;
+      }
       return true;
     }
     // The socket may have closed itself while refusing (uWS closeOnBackpressureLimit).
@@ -318,8 +362,12 @@ export class Hub {
       const subscribers = this.#fanout.numSubscribers(topic);
       if (subscribers === 0) continue;
       reached += subscribers;
-      this.#metrics?.inc('frames_out_total', subscribers);
       const { bytes, binary } = encoded.get(format);
+      const out = this.#out;
+      if (out !== undefined) {
+        out.frames.value += subscribers;
+        out.bytes.value += subscribers * bytes.length;
+      }
       this.#fanout.publish(topic, bytes, binary);
     }
     return reached;
@@ -348,7 +396,7 @@ export class Hub {
    */
   async publishControl(frame: ControlOut): Promise<void> {
     if (!this.#broker.spansNodes) return;
-    await this.#broker.publish({ topic: topics.cluster, payload: new EncodedFrame(frame).get('msgpack').bytes, origin: this.#nodeId });
+    await this.#broker.publish({ topic: topics.cluster, payload: new EncodedFrame(frame).get('msgpack').bytes, origin: this.#nodeId }).catch(this.#publishFailed);
   }
 
   /**

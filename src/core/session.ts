@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import { CLOSE, GatewayError, toGatewayError } from '../errors.js';
+import { CLIENT_FRAME_TYPES } from '../protocol/validate.js';
 import { decodeFrame, errorFrame, type CodecLimits } from '../protocol/codec.js';
 import type { ClientFrame, RefreshIn } from '../protocol/frames.js';
 import { negotiateFormat } from '../protocol/negotiate.js';
-import type { Metrics } from '../metrics/registry.js';
+import type { HistogramSeries, Metrics, Series } from '../metrics/registry.js';
 import type { Admission } from './admission.js';
 import type { Principal } from './auth.js';
 import type { ClientSocket } from './client-socket.js';
@@ -120,9 +121,19 @@ export class Sessions {
   /** Frames dispatched and not yet answered. */
   #inflight = 0;
   #idleWaiters: (() => void)[] = [];
+  /** Per-frame series, resolved once per frame type ('invalid': not decodable). */
+  readonly #framesIn: Readonly<Record<string, Series>>;
+  readonly #handleSeconds: Readonly<Record<string, HistogramSeries>>;
+  readonly #bytesIn: Series;
+  /** Close counts by close code, resolved on a code's first close. */
+  readonly #closes = new Map<number, Series>();
 
   constructor(deps: SessionDeps) {
     this.#deps = deps;
+    const frameTypes = [...CLIENT_FRAME_TYPES, 'invalid'];
+    this.#framesIn = Object.fromEntries(frameTypes.map((type) => [type, deps.metrics.counter('frames_in_total', type)]));
+    this.#handleSeconds = Object.fromEntries(frameTypes.map((type) => [type, deps.metrics.histogram('frame_handle_seconds', type)]));
+    this.#bytesIn = deps.metrics.counterSeries('bytes_in_total');
     this.#now = deps.now ?? (() => performance.now());
     this.#tokens = deps.tokens ?? new TokenLifetime({ expireConnections: false, clockTolerance: 0 }, deps.auth);
     const { writeTimeout, heartbeatInterval } = deps.settings;
@@ -144,7 +155,7 @@ export class Sessions {
    * `aborted` tells whether the client went away meanwhile.
    */
   async admit(req: UpgradeRequest, aborted: () => boolean): Promise<Admitted> {
-    const { admission, ipGuard, metrics } = this.#deps;
+    const { admission, ipGuard } = this.#deps;
     let negotiated: { format: Connection['format']; protocol: string };
     try {
       // Before anything is reserved: a page from a foreign site costs no slot.
@@ -160,8 +171,7 @@ export class Sessions {
         throw err;
       }
     } catch (err) {
-      metrics.inc('upgrades_rejected_total');
-      throw toGatewayError(err);
+      throw this.#refused(toGatewayError(err));
     }
 
     let userId: string | undefined;
@@ -192,9 +202,16 @@ export class Sessions {
       if (registeredId !== undefined && userId !== undefined) this.#unregister(registeredId, userId);
       admission.release(localReservation ? userId : undefined);
       ipGuard.release(req.ip);
-      metrics.inc('upgrades_rejected_total');
-      throw toGatewayError(err);
+      throw this.#refused(toGatewayError(err));
     }
+  }
+
+  /** Counts a refused upgrade by its code; returns the error to throw. */
+  #refused(err: GatewayError): GatewayError {
+    const { metrics } = this.#deps;
+    metrics.counter('upgrades_rejected_total', err.code).inc();
+    if (err.code === 'RATE_LIMITED') metrics.counter('rate_limited_total', 'upgrade').inc();
+    return err;
   }
 
   #unregister(connId: string, userId: string): void {
@@ -206,7 +223,7 @@ export class Sessions {
    * whether it opened or not (the client may have gone away first).
    */
   settleUpgrade(conn: Connection): void {
-    const { admission, ipGuard, metrics } = this.#deps;
+    const { admission, ipGuard } = this.#deps;
     // From here on the hub counts the connection (if it opened): the reservations end.
     admission.release(conn.localReservation ? conn.principal.userId : undefined);
     conn.localReservation = false;
@@ -214,7 +231,8 @@ export class Sessions {
     // It never opened: undo the rest of the admission.
     conn.phase = 'closed';
     ipGuard.release(conn.ip);
-    metrics.inc('upgrades_rejected_total');
+    // The client went away between admission and open.
+    this.#refused(abortedUpgrade());
     const registration = conn.registration;
     conn.registration = undefined;
     if (registration !== undefined) this.#unregister(conn.id, conn.principal.userId);
@@ -261,39 +279,47 @@ export class Sessions {
    * the caller's buffer may be reused as soon as this returns.
    */
   frame(conn: Connection, bytes: Uint8Array, binary: boolean): void {
-    const { hub, metrics, userRate } = this.#deps;
-    metrics.inc('frames_in_total');
+    const { hub, userRate } = this.#deps;
+    this.#bytesIn.value += bytes.length;
     const now = this.#now();
     conn.lastActive = now;
     const decoded = decodeFrame(bytes, binary, this.#deps.codecLimits);
     if (this.#draining) {
       // Shutting down: nothing new is started. The frame gets an answer all the same,
       // so its sender knows to resend it (same id) once reconnected.
-      metrics.inc('frames_rejected_total');
       hub.send(conn, errorFrame(new GatewayError('UNAVAILABLE', 'server shutting down; resend with the same id after reconnecting'), decoded.ok ? decoded.frame.id : decoded.id));
       return;
     }
+    // Refusals (error frames) are counted by code where every error frame leaves: Hub.send.
     if (!decoded.ok) {
-      metrics.inc('frames_rejected_total');
+      this.#framesIn['invalid']!.value += 1;
+      const decodedAt = this.#now();
       hub.send(conn, errorFrame(decoded.error, decoded.id));
+      this.#handleSeconds['invalid']!.observe((this.#now() - decodedAt) / 1000);
       if (conn.garbage.take(now) > 0) conn.socket?.end(CLOSE.POLICY, 'too many malformed frames');
       return;
     }
+    const type = decoded.frame.type;
+    this.#framesIn[type]!.value += 1;
+    const handled = this.#handleSeconds[type]!;
+    const decodedAt = this.#now();
     const wait = Math.max(conn.rate.take(now), userRate.take(conn.principal.userId, now));
     if (wait > 0) {
-      metrics.inc('frames_rejected_total');
       hub.send(conn, errorFrame(new GatewayError('RATE_LIMITED', undefined, { retryAfterMs: wait }), decoded.frame.id));
+      handled.observe((this.#now() - decodedAt) / 1000);
       if (conn.abuse.take(now) > 0) conn.socket?.end(CLOSE.POLICY, 'sustained rate limit abuse');
       return;
     }
-    this.#dispatch(conn, decoded.frame);
+    // The handler settles once its reply or fan-out is handed to the socket(s).
+    this.#dispatch(conn, decoded.frame, handled, decodedAt);
   }
 
-  #dispatch(conn: Connection, frame: ClientFrame): void {
+  #dispatch(conn: Connection, frame: ClientFrame, handled: HistogramSeries, decodedAt: number): void {
     this.#inflight += 1;
     // A refresh is the session's own business (the connection's token); every other frame is the handler's.
     const work = frame.type === 'refresh' ? this.#refresh(conn, frame) : this.#deps.frames.handle(conn, frame);
     void work.finally(() => {
+      handled.observe((this.#now() - decodedAt) / 1000);
       this.#inflight -= 1;
       if (this.#inflight === 0 && this.#idleWaiters.length > 0) {
         const waiters = this.#idleWaiters;
@@ -314,7 +340,6 @@ export class Sessions {
         : { status: 'ok' as const, exp: Math.floor(principal.expiresAt / 1000), timestamp: Date.now() };
       hub.send(conn, frame.id === undefined ? { type: 'ack', data } : { type: 'ack', id: frame.id, data });
     } catch (err) {
-      metrics.inc('frames_rejected_total');
       hub.send(conn, errorFrame(toGatewayError(err), frame.id));
     }
   }
@@ -335,7 +360,12 @@ export class Sessions {
     const remaining = hub.remove(conn);
     ipGuard.release(conn.ip);
     if (remaining === 0) userRate.release(conn.principal.userId);
-    metrics.inc('connections_closed_total');
+    let closes = this.#closes.get(code);
+    if (closes === undefined) {
+      closes = metrics.counter('connections_closed_total', String(code));
+      this.#closes.set(code, closes);
+    }
+    closes.value += 1;
     metrics.set('connections_current', hub.size);
     this.#deps.log.debug({ connId: conn.id, userId: conn.principal.userId, code }, 'close');
     void conn.ready

@@ -1,12 +1,14 @@
 import type { Logger } from 'pino';
 import type { MetricName, Metrics } from './registry.js';
 import type { RefusalCounter } from './refusals.js';
+import type { Vitals } from './vitals.js';
 
 const RATES: readonly MetricName[] = ['frames_in_total', 'messages_direct_total', 'messages_group_total', 'messages_broadcast_total', 'connections_opened_total'];
 
 /**
  * Monitor.Enable / Monitor.Interval: logs one line per interval with the connection
- * count, per-second rates since the last line, and process memory, so an operator
+ * count, per-second rates since the last line, process memory and (given vitals) the
+ * interval's frame latency p99, error rate and event-loop delay p99, so an operator
  * without a metrics scraper still sees load and trends in the logs. Refused upgrades
  * are summed per error code into one `upgrades refused` line per interval (only when
  * there were any, and also with Monitor.Enable false): single connections log at
@@ -22,6 +24,7 @@ export class Monitor {
     private readonly settings: { enable: boolean; interval: number },
     private readonly log: Logger,
     private readonly refusals?: RefusalCounter,
+    private readonly vitals?: Pick<Vitals, 'read'>,
   ) {}
 
   start(): void {
@@ -54,6 +57,12 @@ export class Monitor {
     const mem = process.memoryUsage();
     report['rss_mb'] = Math.round(mem.rss / 1048576);
     report['heap_mb'] = Math.round(mem.heapUsed / 1048576);
+    if (this.vitals !== undefined) {
+      const v = this.vitals.read(this.settings.interval);
+      report['latency_p99_ms'] = v.latencyP99Ms;
+      report['error_rate'] = v.errorRate;
+      report['event_loop_p99_ms'] = v.eventLoopP99Ms;
+    }
     this.#last = snapshot;
     this.#lastAt = now;
     this.log.info(report, 'stats');

@@ -66,9 +66,21 @@ export function attachOperationalRoutes(app: TemplatedApp, sources: HealthSource
   });
   app.get('/metrics', (res) => {
     sources.metrics.inc('http_requests_total');
-    res.cork(() => {
-      res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(sources.metrics.render());
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
     });
+    sources.metrics.render().then(
+      (text) => {
+        if (aborted) return;
+        res.cork(() => {
+          res.writeStatus('200 OK').writeHeader('content-type', sources.metrics.contentType).end(text);
+        });
+      },
+      (err: unknown) => {
+        if (!aborted) sendJson(res, 500, { error: { code: 'INTERNAL', message: `metrics collection failed: ${err instanceof Error ? err.message : String(err)}` } });
+      },
+    );
   });
 }
 
