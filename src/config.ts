@@ -51,12 +51,25 @@ export function defaultConfig(): Config {
   return deepFreeze(finish(new RawTree().build(), { requireAuthKey: false }));
 }
 
+/** What the command line asks for. `help` and `version` win over everything else. */
+export interface Args {
+  configFile?: string;
+  /** `--help` / `-h`: print usage and exit 0. */
+  help?: true;
+  /** `--version` / `-v`: print the version and exit 0. */
+  version?: true;
+}
+
 /**
- * Command-line options: `--config FILE` or `--config=FILE` (argv without node and the
- * script, i.e. process.argv.slice(2)). Anything else is a ConfigError.
+ * Command-line options: `--config FILE` or `--config=FILE`, `--help`, `--version`
+ * (argv without node and the script, i.e. process.argv.slice(2)). Anything else is a
+ * ConfigError. With `--help` or `--version` the rest is not checked, as operators
+ * expect of any command.
  */
-export function parseArgs(argv: readonly string[]): { configFile?: string } {
+export function parseArgs(argv: readonly string[]): Args {
   const usage = 'usage: switchboard [--config FILE]';
+  if (argv.some((a) => a === '--help' || a === '-h')) return { help: true };
+  if (argv.some((a) => a === '--version' || a === '-v')) return { version: true };
   let configFile: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;

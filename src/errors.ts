@@ -20,6 +20,7 @@ export const ERRORS = {
   TOO_MANY_CONNECTIONS: { close: 4029, http: 429, message: 'too many connections' },
   SERVER_FULL: { close: 1013, http: 503, message: 'server at connection capacity' },
   UNAVAILABLE: { close: 1013, http: 503, message: 'temporarily unavailable' },
+  UPGRADE_REQUIRED: { close: 1008, http: 426, message: 'this endpoint only accepts WebSocket upgrades' },
   INTERNAL: { close: 1011, http: 500, message: 'internal error' },
 } as const satisfies Record<string, { close: number; http: number; message: string }>;
 
@@ -40,6 +41,8 @@ export const CLOSE = {
   EVICTED: 4008,
   /** Disconnected by the backend (HTTP API `POST /api/v1/users/{user}/disconnect`). Do not reconnect automatically. */
   DISCONNECTED: 4010,
+  /** The token's `exp` (plus Auth.ClockTolerance) passed without a `refresh`. Reconnect with a fresh token. */
+  TOKEN_EXPIRED: 4011,
 } as const;
 
 /** An error as a value: a stable code, a human message and optional details for the client. */

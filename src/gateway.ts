@@ -12,6 +12,9 @@ import { Authenticator } from './core/auth.js';
 import { ClientHandler } from './core/client.js';
 import { Membership } from './core/membership.js';
 import { ResendGuard } from './core/resends.js';
+import { OriginPolicy } from './core/origins.js';
+import { TrustedProxies } from './core/proxies.js';
+import { TokenLifetime } from './core/token-lifetime.js';
 import { Sessions } from './core/session.js';
 import { ClusterControl } from './core/control.js';
 import { DirectPolicy } from './core/direct-policy.js';
@@ -26,16 +29,23 @@ import { PresenceService } from './core/presence.js';
 import { Metrics } from './metrics/registry.js';
 import { Monitor } from './metrics/monitor.js';
 import { RateWindow } from './metrics/rates.js';
+import { RefusalCounter } from './metrics/refusals.js';
+import { Alerts } from './metrics/alerts.js';
+import { Vitals } from './metrics/vitals.js';
+import { Webhook } from './metrics/webhook.js';
+import { attachAdmin } from './transport/admin.js';
 import { attachHttpApi } from './transport/api/index.js';
 import { MESSAGES_IN, MESSAGES_OUT } from './transport/api/routes/stats.js';
 import type { Router } from './transport/api/router.js';
 import { attachDemo } from './transport/demo.js';
-import { attachNotFound, attachOperationalRoutes } from './transport/http.js';
+import { attachNotFound, attachOperationalRoutes, attachUpgradeRequired } from './transport/http.js';
 import uws, { isNative } from './transport/uws.js';
 import { attachWebSocket } from './transport/websocket.js';
 
 /** After the close frames are sent at shutdown, how long the clients get to answer them (ms). */
 const CLOSE_LINGER_MS = 250;
+/** uSockets' listen option: bind without SO_REUSEPORT, so a port held by another process is refused. */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 
 export interface GatewayOptions {
   config: Config;
@@ -80,6 +90,8 @@ export class Gateway {
       log: Logger;
       inboxSweep: NodeJS.Timeout;
       rates: RateWindow;
+      vitals: Vitals;
+      alerts: Alerts;
     },
     nodeId: string,
     apiRouter: Router | undefined,
@@ -103,7 +115,7 @@ export class Gateway {
       : uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile, ...(config.tls.passphrase !== undefined ? { passphrase: config.tls.passphrase } : {}) });
 
     const startedAt = Date.now();
-    const metrics = new Metrics();
+    const metrics = new Metrics({ defaults: true, omit: config.redis === undefined ? ['redis_connected'] : [] });
     const hub = new Hub({ fanout: app, broker: engines.broker, nodeId, log: log.child({ module: 'hub' }), metrics });
     const groupPolicy = new GroupPolicy(config.groups);
     const presence = new PresenceService({
@@ -127,7 +139,11 @@ export class Gateway {
       dedupWindow: config.limits.dedupWindow,
       // Half the soft limit: a replay never makes a reader look slow by itself.
       replayHighWater: Math.floor(config.limits.maxBackpressure / 2),
+      metrics,
     });
+    metrics.source('users_online', () => hub.userCount);
+    metrics.source('presence_watchers', () => hub.watchCount());
+    metrics.source('redis_connected', () => (engines.notReadyReason() === null ? 1 : 0));
     // Counts are only worth trading when other nodes exist (a Redis section).
     const userRate = new UserRateLimiter(
       config.limits.rateLimit,
@@ -135,7 +151,7 @@ export class Gateway {
     );
     const admission = new Admission(hub, { maxConn: config.server.maxConn, maxConnPerUser: config.limits.maxConnPerUser, perUserPolicy: config.limits.perUserPolicy });
     const membership = new Membership({ hub, presence, maxGroupsPerConn: config.limits.maxGroupsPerConn });
-    const filter = new ContentFilter(config.filter, log.child({ module: 'filter' }), (action) => metrics.incLabelled('filter_hits_total', action));
+    const filter = new ContentFilter(config.filter, log.child({ module: 'filter' }), (action) => metrics.counter('filter_hits_total', action).inc());
     const rooms = new Rooms({
       hub,
       policy: groupPolicy,
@@ -161,6 +177,7 @@ export class Gateway {
       metrics,
     });
     const codecLimits = { ...DEFAULT_CODEC_LIMITS, maxUsersPerList: Math.max(1, config.presence.maxWatch) };
+    const auth = new Authenticator(config.auth);
     const sessions = new Sessions({
       settings: {
         maxBackpressure: config.limits.maxBackpressure,
@@ -170,7 +187,7 @@ export class Gateway {
       },
       codecLimits,
       hub,
-      auth: new Authenticator(config.auth),
+      auth,
       admission,
       ipGuard: new IpGuard(config.limits),
       userRate,
@@ -180,22 +197,51 @@ export class Gateway {
       metrics,
       connIds: new IdGenerator(),
       log: log.child({ module: 'ws' }),
+      origins: new OriginPolicy(config.http.allowedOrigins),
+      tokens: new TokenLifetime(config.auth, auth),
     });
+    const refusals = new RefusalCounter();
     attachWebSocket(app, {
       path: config.server.path,
       idleTimeoutSeconds: idleTimeoutSeconds(config.server),
       maxMessageBytes: config.limits.maxMessageBytes,
       maxBackpressure: config.limits.maxBackpressure,
       compression: config.compression.enable,
-    }, sessions);
-    attachOperationalRoutes(app, { metrics, notReadyReason: () => engines.notReadyReason() });
+    }, { sessions, metrics, proxies: new TrustedProxies(config.http.trustedProxies), refusals });
+    attachOperationalRoutes(app, {
+      metrics,
+      // At MaxConn the node refuses every upgrade: a load balancer should send them elsewhere.
+      notReadyReason: () => engines.notReadyReason() ?? (admission.full ? `at MaxConn (${config.server.maxConn} connections)` : null),
+    });
+    attachUpgradeRequired(app, config.server.path);
+    engines.onLost(() => rooms.outageBegan());
     engines.onRecovered(() => {
       presence.resync(hub.connections()).then(
         (n) => log.info({ connections: n }, 're-registered local connections after engine recovery'),
         (err: unknown) => log.error({ err }, 'resync after engine recovery failed'),
       );
+      rooms.recoverAfterOutage().then(
+        (n) => { if (n > 0) log.info({ messages: n }, 'group messages missed during the outage recovered from history'); },
+        (err: unknown) => log.error({ err }, 'recovering group messages after the outage failed'),
+      );
     });
     const rates = new RateWindow(metrics, [...MESSAGES_IN, ...MESSAGES_OUT]);
+    const { interval } = config.monitor;
+    // Samples at least once per evaluation, and keep the admin page's 10 s as well as one interval.
+    const vitals = new Vitals(metrics, { connections: () => hub.size, users: () => hub.userCount }, {
+      sampleMs: Math.min(1000, interval),
+      windowMs: Math.max(10_000, interval),
+    });
+    const alertLog = log.child({ module: 'alerts' });
+    const alerts = new Alerts({
+      rules: config.alerts.rules,
+      vitals,
+      metrics,
+      interval,
+      nodeId,
+      log: alertLog,
+      webhook: config.alerts.webhook === undefined ? undefined : new Webhook(config.alerts.webhook, alertLog),
+    });
     const apiRouter = attachHttpApi(app, {
       http: config.http,
       codecLimits,
@@ -212,6 +258,8 @@ export class Gateway {
         presenceStore: engines.presence,
         metrics,
         rates,
+        vitals,
+        alerts,
         nodeId,
         startedAt,
         cluster: config.redis !== undefined,
@@ -221,33 +269,43 @@ export class Gateway {
       },
       log: log.child({ module: 'api' }),
     });
+    if (config.http.enable) attachAdmin(app, { metrics, log: log.child({ module: 'admin' }) });
     if (config.demo.enable) attachDemo(app, { devSecret: options.devSecret === true ? config.auth.secret : undefined });
     attachNotFound(app);
 
-    const monitor = new Monitor(metrics, config.monitor, log.child({ module: 'monitor' }));
+    const monitor = new Monitor(metrics, config.monitor, log.child({ module: 'monitor' }), refusals, vitals);
     const inboxSweep = setInterval(() => {
-      engines.inbox.sweep().catch((err: unknown) => log.error({ err }, 'inbox sweep failed'));
+      engines.inbox.sweep().then(
+        (expired) => metrics.counterSeries('inbox_dropped_total').inc(expired),
+        (err: unknown) => log.error({ err }, 'inbox sweep failed'),
+      );
       engines.history.sweep().catch((err: unknown) => log.error({ err }, 'history sweep failed'));
     }, 60_000);
     inboxSweep.unref();
 
-    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, rooms, filter, presence, userRate, monitor, sessions, log, inboxSweep, rates }, nodeId, apiRouter);
+    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, rooms, filter, presence, userRate, monitor, sessions, log, inboxSweep, rates, vitals, alerts }, nodeId, apiRouter);
     await hub.start().catch((err: unknown) => log.warn({ err }, 'could not subscribe the control topic yet; the broker retries'));
     presence.startLeases();
     userRate.start();
     sessions.start();
     await gateway.#listen();
     monitor.start();
+    alerts.start();
     log.info({ port: gateway.port, host: config.server.host, path: config.server.path, nodeId, tls: config.tls !== undefined }, 'listening');
     return gateway;
   }
 
   async #listen(): Promise<void> {
     const { host, port } = this.config.server;
+    // uWS listens with SO_REUSEPORT by default: a second gateway on the same port would
+    // start and the kernel would split connections between the two (direct messages
+    // then land on the wrong process). LIBUS_LISTEN_EXCLUSIVE_PORT refuses that.
+    // The (host, port, options, cb) form exists in this uWS build but not in its types.
+    const listen = this.app.listen as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => TemplatedApp;
     await new Promise<void>((resolve, reject) => {
-      this.app.listen(host, port, (socket) => {
+      listen.call(this.app, host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (socket === false) {
-          reject(new Error(`cannot listen on ${host}:${port} (address in use or not permitted)`));
+          reject(new Error(`cannot listen on ${host}:${port}: address in use by another process or not permitted (cluster nodes on one host need different ports)`));
           return;
         }
         this.#listenSocket = socket;
@@ -290,6 +348,8 @@ export class Gateway {
     const deadline = Date.now() + this.config.server.shutdownTimeout;
     this.parts.monitor.stop();
     this.parts.rates.stop();
+    this.parts.alerts.stop();
+    this.parts.vitals.stop();
     clearInterval(this.parts.inboxSweep);
     // Answer every frame already accepted, then close each connection with 1012 once
     // its answers have left (see Sessions.shutdown).

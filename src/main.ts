@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig, parseArgs } from './config.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './log.js';
@@ -13,10 +14,39 @@ const DEV_SECRET = 'change-me-dev-secret-at-least-32-bytes!!';
 /** The API key shipped in config.yaml for the same reason. */
 const DEV_API_KEY = 'dev-api-key-change-me-0123456789';
 
+const HELP = `usage: switchboard [--config FILE]
+
+Real-time WebSocket gateway. Reads FILE (default ./config.yaml); SWITCHBOARD_*
+environment variables override its keys (SWITCHBOARD_LIMITS__MAXCONNPERIP=50).
+
+options:
+  --config FILE   configuration file (documented keys: config.yaml in the package)
+  --help, -h      print this help and exit
+  --version, -v   print the version and exit
+
+SIGTERM or SIGINT stops it gracefully: clients get close 1012, then it exits 0.
+Exit codes: 0 stopped, 1 start-up failed, 2 configuration error.
+`;
+
+/** The package's version, read from the package.json next to src/ or dist/. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
 async function main(): Promise<void> {
   let config;
   try {
-    const { configFile } = parseArgs(process.argv.slice(2));
+    const args = parseArgs(process.argv.slice(2));
+    if (args.help === true) {
+      process.stdout.write(HELP);
+      return;
+    }
+    if (args.version === true) {
+      process.stdout.write(`switchboard ${version()}\n`);
+      return;
+    }
+    const { configFile } = args;
     config = loadConfig({ file: configFile ?? 'config.yaml', env: process.env });
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import t, { type Test } from 'tap';
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -38,7 +39,7 @@ const EXPECTED_DEFAULTS = {
   },
   auth: {
     secret: undefined, publicKeyFile: undefined, publicKeyPem: undefined, jwksFile: undefined, jwks: undefined,
-    algorithms: ['HS256'], issuer: undefined, audience: undefined, clockTolerance: 5000,
+    algorithms: ['HS256'], issuer: undefined, audience: undefined, clockTolerance: 5000, expireConnections: true,
   },
   limits: {
     maxConnPerUser: 5, perUserPolicy: 'reject', maxMessageBytes: 65536, maxBackpressure: 1048576,
@@ -57,7 +58,16 @@ const EXPECTED_DEFAULTS = {
   redis: undefined,
   cluster: { nodeLease: 15000, nodeId: undefined },
   monitor: { enable: true, interval: 10000 },
-  http: { enable: true, apiKeys: [], maxBodyBytes: 1048576, idempotencyTtl: 600000 },
+  alerts: {
+    rules: [
+      { name: 'connections_high', metric: 'connections', above: 9000, for: 60000 },
+      { name: 'latency_high', metric: 'latency_p99_ms', above: 500, for: 60000 },
+      { name: 'error_rate_high', metric: 'error_rate', above: 0.05, for: 120000 },
+      { name: 'memory_high', metric: 'memory_rss_mb', above: 1536, for: 300000 },
+    ],
+    webhook: undefined,
+  },
+  http: { enable: true, apiKeys: [], maxBodyBytes: 1048576, idempotencyTtl: 600000, allowedOrigins: [], trustedProxies: [] },
   demo: { enable: false },
 };
 
@@ -187,6 +197,43 @@ t.test('precedence: defaults < file < environment', async (t) => {
   t.strictSame(switched.auth.algorithms, ['RS256', 'ES256', 'EdDSA']);
 });
 
+t.test('Alerts: rules from YAML or JSON in the environment, a webhook with a URL, clear errors', async (t) => {
+  const yaml = [
+    'Alerts:',
+    '  Rules:',
+    '    - { Name: conns, Metric: connections, Above: 20, For: 1s }',
+    '    - { Name: loop, Metric: event_loop_p99_ms, Above: 12.5, For: 0 }',
+    '  Webhook:',
+    '    Url: https://alerts.example.com/hook?token=abc',
+    '    Timeout: 2s',
+  ].join('\n');
+  const config = load(yaml);
+  t.strictSame(config.alerts.rules, [
+    { name: 'conns', metric: 'connections', above: 20, for: 1000 },
+    { name: 'loop', metric: 'event_loop_p99_ms', above: 12.5, for: 0 },
+  ]);
+  t.strictSame(config.alerts.webhook, { url: 'https://alerts.example.com/hook?token=abc', timeout: 2000, retries: 3 });
+  const fromEnv = load('', { SWITCHBOARD_ALERTS__RULES: '[{"Name":"mem","Metric":"memory_rss_mb","Above":"900","For":"5m"}]' });
+  t.strictSame(fromEnv.alerts.rules, [{ name: 'mem', metric: 'memory_rss_mb', above: 900, for: 300000 }]);
+  t.strictSame(load('', { SWITCHBOARD_ALERTS__RULES: '' }).alerts.rules, [], 'an empty variable turns alerts off');
+  t.strictSame(load('Alerts:\n  Rules: []\n').alerts.rules, []);
+
+  refuses(t, () => load('Alerts:\n  Rules:\n    - { Name: a, Metric: cpu, Above: 1, For: 1s }\n'),
+    'config: Alerts.Rules[0].Metric: got "cpu", expected one of connections, latency_p99_ms, error_rate, memory_rss_mb, event_loop_p99_ms');
+  refuses(t, () => load('Alerts:\n  Rules:\n    - { Name: a, Metric: connections, Above: 1 }\n'),
+    'config: Alerts.Rules[0]: missing For; a rule has Name, Metric, Above, For');
+  refuses(t, () => load('Alerts:\n  Rules:\n    - { Name: a, Metric: connections, Above: -1, For: 1s }\n'),
+    'config: Alerts.Rules[0].Above: got -1, expected a number of at least 0');
+  refuses(t, () => load('Alerts:\n  Rules:\n    - { Name: a, Metric: connections, Above: 1, For: 1s, Severity: high }\n'),
+    'config: Alerts.Rules[0].Severity: unknown key; allowed keys in a rule: Name, Metric, Above, For');
+  refuses(t, () => load('Alerts:\n  Rules:\n    - { Name: a, Metric: connections, Above: 1, For: 1s }\n    - { Name: a, Metric: error_rate, Above: 0.1, For: 1s }\n'),
+    'config: Alerts.Rules[1].Name: got "a" twice, expected unique rule names');
+  refuses(t, () => load('', { SWITCHBOARD_ALERTS__RULES: '[{' }), /^config: Alerts\.Rules: SWITCHBOARD_ALERTS__RULES is not valid JSON/);
+  refuses(t, () => load('Alerts:\n  Webhook:\n    Timeout: 1s\n'), /^config: Alerts\.Webhook\.Url: got nothing, expected an http:\/\/ or https:\/\/ URL/);
+  refuses(t, () => load('Alerts:\n  Webhook:\n    Url: ftp://x/\n'), 'config: Alerts.Webhook.Url: got "ftp://x/", expected an http:// or https:// URL');
+  refuses(t, () => load('Alerts:\n  Webhook:\n    Url: http://x/\n    Retries: 11\n'), 'config: Alerts.Webhook.Retries: got 11, expected an integer from 0 to 10');
+});
+
 t.test('value errors name the key, the value and what is allowed', async (t) => {
   refuses(t, () => load('Limits:\n  MaxConnPerUser: abc\n'), 'config: Limits.MaxConnPerUser: got "abc", expected an integer from 1 to 10000');
   refuses(t, () => load('Limits:\n  PerUserPolicy: drop\n'), 'config: Limits.PerUserPolicy: got "drop", expected one of reject, evict-oldest');
@@ -276,6 +323,11 @@ t.test('file errors', async (t) => {
   refuses(t, () => loadConfig({ file: join(dir, 'dup.yaml'), env: {} }), `config: ${join(dir, 'dup.yaml')}: invalid YAML at line 2: Map keys must be unique`);
   refuses(t, () => loadConfig({ text: '- 1\n- 2\n', env: {} }), 'config: <text>: expected a mapping of keys at the top level, got a list');
   refuses(t, () => loadConfig({ text: 'Port: *nope\n', env: {} }), /^config: <text>: invalid YAML: Unresolved alias/);
+  // The line to fix is the indented one, not the key above it.
+  refuses(t, () => loadConfig({ text: 'Port: 1\n  Host: x\n', env: {} }),
+    'config: <text>: invalid YAML at line 2: unexpected indentation (a key indented under a key that already has a value)');
+  refuses(t, () => loadConfig({ text: '# comment\nAuth:\n  Secret: x\n   Issuer: y\n', env: {} }), /^config: <text>: invalid YAML at line 4: /);
+  refuses(t, () => loadConfig({ text: 'Port: 1\nHost: : bad\n', env: {} }), /^config: <text>: invalid YAML at line 2: /);
 });
 
 t.test('durations and sizes', async (t) => {
@@ -342,9 +394,21 @@ t.test('auth keys', async (t) => {
 });
 
 t.test('tls files', async (t) => {
-  const dir = t.testdir({ 'cert.pem': 'c', 'key.pem': 'k' });
+  const dir = t.testdir({ 'junk.pem': 'not a pem file\n' });
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
+  const junk = join(dir, 'junk.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  const encryptedKey = join(dir, 'enc.pem');
+  execFileSync('openssl', ['pkey', '-in', key, '-aes256', '-passout', 'pass:secret-pass', '-out', encryptedKey], { stdio: 'ignore' });
+  // Not valid PEM: one line naming the key and the file, never a stack trace at start-up.
+  refuses(t, () => load('', { SWITCHBOARD_TLS__CERTFILE: junk, SWITCHBOARD_TLS__KEYFILE: key }),
+    `config: Tls.CertFile: ${junk} is not a PEM certificate (no "-----BEGIN CERTIFICATE-----" block)`);
+  refuses(t, () => load('', { SWITCHBOARD_TLS__CERTFILE: cert, SWITCHBOARD_TLS__KEYFILE: junk }),
+    `config: Tls.KeyFile: ${junk} is not a PEM private key (no "-----BEGIN ... PRIVATE KEY-----" block)`);
+  refuses(t, () => load('', { SWITCHBOARD_TLS__CERTFILE: key, SWITCHBOARD_TLS__KEYFILE: key }), /^config: Tls\.CertFile: .*key\.pem is not a PEM certificate/);
+  refuses(t, () => load('', { SWITCHBOARD_TLS__CERTFILE: cert, SWITCHBOARD_TLS__KEYFILE: encryptedKey }), /^config: Tls\.KeyFile: .*enc\.pem is not a usable PEM private key \(.*\); the key is encrypted: set Tls\.Passphrase$/);
+  t.equal(load('', { SWITCHBOARD_TLS__CERTFILE: cert, SWITCHBOARD_TLS__KEYFILE: encryptedKey, SWITCHBOARD_TLS__PASSPHRASE: 'secret-pass' }).tls?.keyFile, encryptedKey, 'an encrypted key with its passphrase loads');
   t.strictSame(load('', { SWITCHBOARD_TLS__CERTFILE: cert, SWITCHBOARD_TLS__KEYFILE: key }).tls, { certFile: cert, keyFile: key, passphrase: undefined });
   refuses(t, () => load('', { SWITCHBOARD_TLS__CERTFILE: cert }), 'config: Tls: got only CertFile, expected both CertFile and KeyFile, or neither');
   refuses(t, () => load('', { SWITCHBOARD_TLS__PASSPHRASE: 'pw' }), 'config: Tls.Passphrase: set without Tls.CertFile and Tls.KeyFile, expected both files with it');
@@ -384,6 +448,10 @@ t.test('parseArgs', async (t) => {
   refuses(t, () => parseArgs(['a.yaml']), 'config: unexpected argument "a.yaml" (usage: switchboard [--config FILE])');
   refuses(t, () => parseArgs(['--config']), 'config: --config needs a file name (usage: switchboard [--config FILE])');
   refuses(t, () => parseArgs(['--config=']), 'config: --config needs a file name (usage: switchboard [--config FILE])');
+  t.strictSame(parseArgs(['--help']), { help: true });
+  t.strictSame(parseArgs(['-h']), { help: true });
+  t.strictSame(parseArgs(['--config', 'x.yaml', '--version']), { version: true });
+  t.strictSame(parseArgs(['--bogus', '--help']), { help: true }, '--help wins over anything else');
   refuses(t, () => parseArgs(['--config', '--x']), 'config: --config needs a file name (usage: switchboard [--config FILE])');
   refuses(t, () => parseArgs(['--config=a', '--config=b']), 'config: --config given more than once (usage: switchboard [--config FILE])');
 });

@@ -4,11 +4,11 @@
  * Key files are read here, at load time, so a bad path stops start-up with one line
  * instead of failing on the first connection.
  */
-import { createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { ConfigError, describe, ioReason } from './error.js';
-import type { AuthSettings, RedisSettings, Settings, TlsSettings } from './schema.js';
-import type { AuthConfig, Config, JwtAlgorithm, RedisConfig, RedisEndpoint, TlsConfig } from './types.js';
+import type { AlertsSettings, AuthSettings, RedisSettings, Settings, TlsSettings } from './schema.js';
+import type { AlertsConfig, AuthConfig, Config, JwtAlgorithm, RedisConfig, RedisEndpoint, TlsConfig } from './types.js';
 import { formatDuration, formatSize } from './values.js';
 import type { JSONWebKeySet } from 'jose';
 
@@ -34,7 +34,26 @@ export function finish(s: Settings, opts: FinishOptions): Config {
     auth: finishAuth(s.auth, opts),
     tls: finishTls(s.tls),
     redis: s.redis === undefined ? undefined : finishRedis(s.redis),
+    alerts: finishAlerts(s.alerts),
   };
+}
+
+function finishAlerts(a: AlertsSettings): AlertsConfig {
+  if (a.webhook === undefined) return { rules: a.rules, webhook: undefined };
+  const { url, timeout, retries } = a.webhook;
+  if (url === undefined) {
+    throw new ConfigError('Alerts.Webhook.Url: got nothing, expected an http:// or https:// URL; the Webhook section is present, so Url is required (remove the section to only log alerts)');
+  }
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch (err) {
+    throw new ConfigError(`Alerts.Webhook.Url: got ${describe(url)}, expected an http:// or https:// URL (${err instanceof Error ? err.message : String(err)})`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new ConfigError(`Alerts.Webhook.Url: got ${describe(url)}, expected an http:// or https:// URL`);
+  }
+  return { rules: a.rules, webhook: { url, timeout, retries } };
 }
 
 function finishAuth(a: AuthSettings, opts: FinishOptions): AuthConfig {
@@ -137,7 +156,41 @@ function finishTls(t: TlsSettings): TlsConfig | undefined {
   }
   checkReadable('Tls.CertFile', t.certFile);
   checkReadable('Tls.KeyFile', t.keyFile);
+  checkCertificate(t.certFile, readText('Tls.CertFile', t.certFile));
+  checkPrivateKey(t.keyFile, readText('Tls.KeyFile', t.keyFile), t.passphrase);
   return { certFile: t.certFile, keyFile: t.keyFile, passphrase: t.passphrase };
+}
+
+/**
+ * uWS reads the TLS files itself and, on a file it cannot parse, fails deep inside
+ * the app's constructor; parsing them here turns that into one line naming the key.
+ */
+function checkCertificate(file: string, pem: string): void {
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigError(`Tls.CertFile: ${file} is not a PEM certificate (no "-----BEGIN CERTIFICATE-----" block)`);
+  }
+  try {
+    new X509Certificate(pem);
+  } catch (err) {
+    throw new ConfigError(`Tls.CertFile: ${file} is not a valid PEM certificate (${firstLine(err)})`);
+  }
+}
+
+function checkPrivateKey(file: string, pem: string, passphrase: string | undefined): void {
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
+    throw new ConfigError(`Tls.KeyFile: ${file} is not a PEM private key (no "-----BEGIN ... PRIVATE KEY-----" block)`);
+  }
+  try {
+    createPrivateKey(passphrase === undefined ? pem : { key: pem, passphrase });
+  } catch (err) {
+    const encrypted = /ENCRYPTED/.test(pem);
+    const hint = encrypted ? (passphrase === undefined ? '; the key is encrypted: set Tls.Passphrase' : '; check Tls.Passphrase') : '';
+    throw new ConfigError(`Tls.KeyFile: ${file} is not a usable PEM private key (${firstLine(err)})${hint}`);
+  }
+}
+
+function firstLine(err: unknown): string {
+  return err instanceof Error ? err.message.split('\n')[0]! : String(err);
 }
 
 function finishRedis(r: RedisSettings): RedisConfig {

@@ -6,8 +6,9 @@
  * The tables are typed against the slices in types.ts (`Fields<T>`): a slice field without
  * a key, or a key whose parser returns the wrong type, fails to compile.
  */
+import { alertRules } from './alerts.js';
 import {
-  type DirectMessagePolicy, type FilterConfig, type FilterTarget,
+  type AlertRule, type DirectMessagePolicy, type FilterConfig, type FilterTarget,
   type ClusterConfig, type CompressionConfig, type DemoConfig, type GroupsConfig, type HttpConfig, type JwtAlgorithm,
   type LimitsConfig, type LogConfig, type MonitorConfig, type OfflineConfig, type PresenceConfig,
   type RateLimitConfig, type RedisType, type ServerConfig,
@@ -15,6 +16,8 @@ import {
   DIRECT_MESSAGE_POLICIES, FILTER_ACTIONS, FILTER_TARGETS,
 } from './types.js';
 import { groupRules, maskChar, GROUP_PATTERN } from './rules.js';
+import { parseOriginRule } from '../core/origins.js';
+import { isAddressOrCidr } from '../core/proxies.js';
 import {
   type Parser, bool, duration, int, list, nonEmpty, oneOf, optional, positive, size, text,
 } from './values.js';
@@ -66,6 +69,7 @@ export interface AuthSettings {
   readonly issuer: string | undefined;
   readonly audience: string | undefined;
   readonly clockTolerance: number;
+  readonly expireConnections: boolean;
 }
 
 export interface TlsSettings {
@@ -80,6 +84,17 @@ export interface RedisSettings {
   readonly password: string | undefined;
   readonly db: number;
   readonly keyPrefix: string;
+}
+
+export interface WebhookSettings {
+  readonly url: string | undefined;
+  readonly timeout: number;
+  readonly retries: number;
+}
+
+export interface AlertsSettings {
+  readonly rules: readonly AlertRule[];
+  readonly webhook: WebhookSettings | undefined;
 }
 
 /** Everything the schema yields, before checks.ts turns it into a Config. */
@@ -98,6 +113,7 @@ export interface Settings {
   readonly redis: RedisSettings | undefined;
   readonly cluster: ClusterConfig;
   readonly monitor: MonitorConfig;
+  readonly alerts: AlertsSettings;
   readonly http: HttpConfig;
   readonly demo: DemoConfig;
 }
@@ -117,6 +133,14 @@ export const MAX_READ_TIMEOUT_MS = 960 * SECOND;
 
 const NODE_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const API_KEY = /^\S{16,}$/;
+
+/** The original's four alerts (config.yaml documents the same list). */
+export const DEFAULT_ALERT_RULES: readonly AlertRule[] = [
+  { name: 'connections_high', metric: 'connections', above: 9000, for: MINUTE },
+  { name: 'latency_high', metric: 'latency_p99_ms', above: 500, for: MINUTE },
+  { name: 'error_rate_high', metric: 'error_rate', above: 0.05, for: 2 * MINUTE },
+  { name: 'memory_high', metric: 'memory_rss_mb', above: 1536, for: 5 * MINUTE },
+];
 
 const leaf = <T>(key: string, def: T, parse: Parser<T>): LeafSpec<T> => ({ key, default: def, parse });
 const secretLeaf = <T>(key: string, def: T, parse: Parser<T>): LeafSpec<T> => ({ key, default: def, parse, secret: true });
@@ -153,6 +177,7 @@ export const SECTIONS: { readonly [K in Exclude<keyof Settings, 'server'>]-?: Sp
       issuer: leaf('Issuer', undefined, optional()),
       audience: leaf('Audience', undefined, optional()),
       clockTolerance: leaf('ClockTolerance', 5 * SECOND, duration(0, HOUR)),
+      expireConnections: leaf('ExpireConnections', true, bool),
     },
   },
   limits: {
@@ -251,6 +276,22 @@ export const SECTIONS: { readonly [K in Exclude<keyof Settings, 'server'>]-?: Sp
       interval: leaf('Interval', 10 * SECOND, duration(100, HOUR)),
     },
   },
+  alerts: {
+    key: 'Alerts',
+    fields: {
+      rules: leaf('Rules', DEFAULT_ALERT_RULES, alertRules),
+      webhook: {
+        key: 'Webhook',
+        optional: true,
+        fields: {
+          // Required within the section; checks.ts says so when it is missing.
+          url: leaf('Url', undefined, optional(text('an http:// or https:// URL', (s) => s.trim() !== ''))),
+          timeout: leaf('Timeout', 5 * SECOND, duration(100, MINUTE)),
+          retries: leaf('Retries', 3, int(0, 10)),
+        },
+      },
+    },
+  },
   http: {
     key: 'Http',
     fields: {
@@ -258,6 +299,12 @@ export const SECTIONS: { readonly [K in Exclude<keyof Settings, 'server'>]-?: Sp
       apiKeys: secretLeaf('ApiKeys', [], list(text('a key of at least 16 characters without spaces', (s) => API_KEY.test(s)), 'API keys')),
       maxBodyBytes: leaf('MaxBodyBytes', 1 * MiB, size(64, 64 * MiB)),
       idempotencyTtl: leaf('IdempotencyTtl', 10 * MINUTE, duration(1 * SECOND, 7 * DAY)),
+      allowedOrigins: leaf('AllowedOrigins', [], list(
+        text('an origin like https://app.example.com or a pattern like *.example.com (scheme optional, no path)', (s) => parseOriginRule(s) !== undefined),
+        'origins')),
+      trustedProxies: leaf('TrustedProxies', [], list(
+        text('an IPv4/IPv6 address or CIDR block like 10.0.0.0/8 or fd00::/8', isAddressOrCidr),
+        'addresses or CIDR blocks')),
     },
   },
   demo: { key: 'Demo', fields: { enable: leaf('Enable', false, bool) } },

@@ -79,10 +79,16 @@ export function readYaml(name: string, text: string | undefined): unknown {
   const doc = parseDocument(source, { prettyErrors: true, uniqueKeys: true });
   const first = doc.errors[0];
   if (first !== undefined) {
-    const line = first.linePos?.[0].line;
+    // A line indented under a key that already has a value ("Port: 1\n  Host: x") is
+    // reported by the parser at the start of the previous value, one line too early;
+    // the end of its multi-line-key error is the line the operator has to fix.
+    const multiline = doc.errors.find((e) => e.code === 'MULTILINE_IMPLICIT_KEY');
+    const line = multiline !== undefined ? multiline.linePos?.[1]?.line : first.linePos?.[0].line;
     const what = first.code === 'MULTIPLE_DOCS'
       ? 'more than one document (---), expected one'
-      : first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      : multiline !== undefined
+        ? 'unexpected indentation (a key indented under a key that already has a value)'
+        : first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new ConfigError(`${name}: invalid YAML${line === undefined ? '' : ` at line ${line}`}: ${what}`);
   }
   try {

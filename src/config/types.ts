@@ -26,6 +26,10 @@ export type OfflineEngine = (typeof OFFLINE_ENGINES)[number];
 export const REDIS_TYPES = ['node', 'cluster'] as const;
 export type RedisType = (typeof REDIS_TYPES)[number];
 
+/** What an alert rule watches (see src/metrics/alerts.ts for how each is computed). */
+export const ALERT_METRICS = ['connections', 'latency_p99_ms', 'error_rate', 'memory_rss_mb', 'event_loop_p99_ms'] as const;
+export type AlertMetric = (typeof ALERT_METRICS)[number];
+
 /** Top-level keys of the file: the listening socket and connection timing. */
 export interface ServerConfig {
   /** Default "switchboard". Service name, used as the logger name and in metrics. */
@@ -74,6 +78,12 @@ export interface AuthConfig {
   readonly audience: string | undefined;
   /** Default 5000 (5s). Clock skew allowed when checking `exp` and `nbf`. */
   readonly clockTolerance: number;
+  /**
+   * Default true. Close a connection with 4011 once its token's `exp` (plus clockTolerance)
+   * has passed, unless the client sent a `refresh` frame with a fresh token first.
+   * Tokens without `exp` never expire a connection.
+   */
+  readonly expireConnections: boolean;
 }
 
 /** Token-bucket limit on the frames one connection may send. */
@@ -256,9 +266,9 @@ export interface ClusterConfig {
 }
 
 export interface MonitorConfig {
-  /** Default true. Log one stats line per interval (connections, rates, memory). */
+  /** Default true. Log one stats line per interval (connections, rates, memory). Alerts are evaluated every interval either way. */
   readonly enable: boolean;
-  /** Default 10000 (10s). How often the stats line is written. */
+  /** Default 10000 (10s). How often the stats line is written and alert rules are evaluated (100ms..1h). */
   readonly interval: number;
 }
 
@@ -267,8 +277,36 @@ export interface DemoConfig {
   readonly enable: boolean;
 }
 
+/** One alert rule: fires once `metric` has stayed above `above` for `for` ms, resolves once it has stayed at or below it as long. */
+export interface AlertRule {
+  /** Unique; the `rule` label of switchboard_alert_firing and the `rule` field of webhook posts. */
+  readonly name: string;
+  readonly metric: AlertMetric;
+  /** Threshold in the metric's unit (connections, ms, a fraction 0..1, MiB). */
+  readonly above: number;
+  /** Milliseconds the value must stay on one side of the threshold before the state changes (0: at the next evaluation). */
+  readonly for: number;
+}
+
+/** Where alert transitions are POSTed as JSON. */
+export interface WebhookConfig {
+  /** Required within the section: an http:// or https:// URL. */
+  readonly url: string;
+  /** Default 5000 (5s). Longest wait for one attempt's answer (100ms..1m). */
+  readonly timeout: number;
+  /** Default 3. Further attempts after a failed one (0..10), with doubling backoff from 500 ms. */
+  readonly retries: number;
+}
+
+export interface AlertsConfig {
+  /** Default: the four rules of config.yaml (connections, latency, connection error rate, memory). [] turns alerts off. */
+  readonly rules: readonly AlertRule[];
+  /** undefined: transitions are only logged and shown. */
+  readonly webhook: WebhookConfig | undefined;
+}
+
 export interface HttpConfig {
-  /** Default true. Serve the HTTP API on the same port as the WebSocket endpoint. */
+  /** Default true. Serve the HTTP API and the admin page (/admin) on the same port as the WebSocket endpoint. */
   readonly enable: boolean;
   /** Default []. Keys accepted by the HTTP API (each at least 16 characters); none configured answers every API route 401. */
   readonly apiKeys: readonly string[];
@@ -276,6 +314,18 @@ export interface HttpConfig {
   readonly maxBodyBytes: number;
   /** Default 600000 (10m). How long the answer to a POST with an Idempotency-Key is kept for retries (1s..7d). */
   readonly idempotencyTtl: number;
+  /**
+   * Default [] (any origin). Origins whose pages may open a WebSocket: exact origins
+   * (`https://app.example.com`) or subdomain patterns (`*.example.com`, `https://*.example.com`).
+   * An upgrade with another `Origin` is refused with FORBIDDEN; requests without `Origin` (not browsers) are not affected.
+   */
+  readonly allowedOrigins: readonly string[];
+  /**
+   * Default [] (trust nobody). Addresses or CIDR blocks of reverse proxies / load balancers.
+   * Only for connections from these peers is the client address read from `X-Forwarded-For`
+   * (right-most untrusted entry) or `X-Real-IP`; it is what the per-IP limits count.
+   */
+  readonly trustedProxies: readonly string[];
 }
 
 /** The whole configuration, one slice per component. */
@@ -297,6 +347,7 @@ export interface Config {
   readonly redis: RedisConfig | undefined;
   readonly cluster: ClusterConfig;
   readonly monitor: MonitorConfig;
+  readonly alerts: AlertsConfig;
   readonly http: HttpConfig;
   readonly demo: DemoConfig;
 }

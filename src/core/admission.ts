@@ -29,6 +29,11 @@ export class Admission {
     return this.#pending;
   }
 
+  /** True when the node is at MaxConn (open plus in-flight upgrades): the next upgrade would be refused. */
+  get full(): boolean {
+    return this.hub.size + this.#pending >= this.settings.maxConn;
+  }
+
   /** Throws SERVER_FULL when the node is at MaxConn. */
   reserveNode(): void {
     if (this.hub.size + this.#pending >= this.settings.maxConn) throw new GatewayError('SERVER_FULL');

@@ -15,7 +15,10 @@ export interface AuthSettings {
   clockTolerance: number;
 }
 
-/** Who a connection acts for, taken from a verified token. Immutable for the connection's life. */
+/**
+ * Who a connection acts for, taken from a verified token. Immutable; a `refresh` frame
+ * replaces a connection's Principal as a whole.
+ */
 export interface Principal {
   /** The token's `sub`. */
   readonly userId: string;
@@ -27,6 +30,8 @@ export interface Principal {
   readonly publish: readonly string[];
   /** Users this one may message under `DirectMessages: shared-group` without sharing a group, from the `contacts` claim. */
   readonly contacts: ReadonlySet<string>;
+  /** The token's `exp` in wall-clock milliseconds; undefined when the token has none (it never expires a connection). */
+  readonly expiresAt?: number | undefined;
 }
 
 /**
@@ -141,6 +146,7 @@ function principalFrom(payload: JWTPayload): Principal {
     perms: perms.length === 0 ? NO_PERMS : new Set(perms),
     publish: publish.length === 0 ? NO_GROUPS : Object.freeze(publish),
     contacts: contacts.length === 0 ? NO_PERMS : new Set(contacts),
+    expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
   });
 }
 

@@ -19,7 +19,13 @@ export type Phase = 'admitted' | 'open' | 'closed';
  */
 export interface Connection {
   readonly id: string;
-  readonly principal: Principal;
+  /** Who the connection acts for; replaced as a whole by a `refresh` frame (same user, new groups/perms/exp). */
+  principal: Principal;
+  /**
+   * When (monotonic ms, the session's clock) the token expires, ClockTolerance included:
+   * the sweep closes the connection with 4011 from then on. Infinity: never.
+   */
+  expiresAt: number;
   readonly format: Format;
   readonly ip: string;
   readonly openedAt: number;
@@ -51,6 +57,16 @@ export interface Connection {
   lastActive: number;
 }
 
+/** What a connection starts with. `expiresAt` (monotonic ms) defaults to Infinity (never expires). */
+export interface ConnectionInit {
+  id: string;
+  principal: Principal;
+  format: Format;
+  ip: string;
+  log: Logger;
+  expiresAt?: number;
+}
+
 export interface ConnectionSettings {
   messagesPerSecond: number;
   burst: number;
@@ -67,7 +83,8 @@ export const GARBAGE_PER_SECOND = 1;
  */
 class ConnectionState implements Connection {
   readonly id: string;
-  readonly principal: Principal;
+  principal: Principal;
+  expiresAt: number;
   readonly format: Format;
   readonly ip: string;
   readonly openedAt: number;
@@ -86,9 +103,10 @@ class ConnectionState implements Connection {
   #parentLog: Logger;
   #log: Logger | undefined;
 
-  constructor(init: { id: string; principal: Principal; format: Format; ip: string; log: Logger }, rate: ConnectionSettings, now: number) {
+  constructor(init: ConnectionInit, rate: ConnectionSettings, now: number) {
     this.id = init.id;
     this.principal = init.principal;
+    this.expiresAt = init.expiresAt ?? Infinity;
     this.format = init.format;
     this.ip = init.ip;
     this.openedAt = now;
@@ -122,7 +140,7 @@ const READY: Promise<void> = Promise.resolve();
  * derived from it on first use. `now` is the session's monotonic clock (ms).
  */
 export function createConnection(
-  init: { id: string; principal: Principal; format: Format; ip: string; log: Logger },
+  init: ConnectionInit,
   rate: ConnectionSettings,
   now: number,
 ): Connection {

@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
 import type { Broker, BrokerMessage } from '../engine/broker.js';
-import { CLOSE, GatewayError } from '../errors.js';
+import { CLOSE } from '../errors.js';
 import { FORMATS, type ControlOut, type KickOut, type ServerFrame } from '../protocol/frames.js';
-import type { Metrics } from '../metrics/registry.js';
+import type { Metrics, Series } from '../metrics/registry.js';
 import { EncodedFrame, encodeFrame } from '../protocol/codec.js';
 import type { Connection } from './connection.js';
+import { CONFIRMED, TopicInterest } from './interest.js';
+import { WritableWaiters } from './writable.js';
 import { formatTopic, topics } from './topics.js';
 
 /**
@@ -19,8 +21,6 @@ export interface Fanout {
 /** Default delay before the broker drops a topic whose last local subscriber left (ms). */
 export const UNSUBSCRIBE_LINGER_MS = 2000;
 
-const CONFIRMED: Promise<void> = Promise.resolve();
-
 /**
  * The registry of this node's connections (by id and by user) and the fan-out of
  * frames to logical topics.
@@ -31,39 +31,27 @@ const CONFIRMED: Promise<void> = Promise.resolve();
  * Frames published on one topic by this node reach each local subscriber in publish
  * order.
  *
- * Broker subscriptions follow local interest, which the hub counts itself (per logical
- * topic, summed over formats) from `subscribe`, `unsubscribe` and `remove`: a topic is
- * subscribed on the broker when its first local socket subscribes, and `subscribe`
- * resolves only once that broker subscription is active, so a caller told "subscribed"
- * misses nothing published from then on, on any node. When the broker refuses, every
- * waiter of that topic is rejected (UNAVAILABLE) and must undo its subscription. A topic
- * whose last local subscriber left stays subscribed on a broker that spans nodes for
- * `lingerMs` more, so a client that leaves and comes back (a reconnect, a page reload)
- * causes no subscribe/unsubscribe churn on the broker.
+ * Broker subscriptions follow local interest, which the hub counts itself (see
+ * TopicInterest) from `subscribe`, `unsubscribe` and `remove`: `subscribe` resolves
+ * only once the topic's broker subscription is active.
  */
 export class Hub {
   readonly #byId = new Map<string, Connection>();
   readonly #byUser = new Map<string, Set<Connection>>();
   /** Senders waiting for room in a connection's send buffer (see whenWritable). */
-  readonly #drainWaiters = new Map<Connection, { highWater: number; resolve: (open: boolean) => void }[]>();
-  /** Local subscriber count per logical topic, summed over formats. */
-  readonly #interest = new Map<string, number>();
-  /** Broker subscriptions not yet confirmed, per logical topic. Confirmed topics have no entry. */
-  readonly #pending = new Map<string, Promise<void>>();
-  /** Topics with no local subscriber left, still subscribed on the broker until the deadline (monotonic ms). */
-  readonly #lingering = new Map<string, number>();
-  /** Topics whose broker subscription failed while they still have local subscribers (being rolled back). */
-  readonly #refused = new Set<string>();
-  #lingerTimer: NodeJS.Timeout | undefined;
-  readonly #lingerMs: number;
-  readonly #now: () => number;
+  readonly #writable = new WritableWaiters();
+  /** Local interest per logical topic, and the broker subscriptions that follow it. */
+  readonly #interest: TopicInterest;
   readonly #fanout: Fanout;
+  #observer: ((logical: string, frame: ServerFrame) => void) | undefined;
   /** Observers of a logical topic's local fan-out (group recovery buffers live frames with them). */
   readonly #taps = new Map<string, Set<(frame: ServerFrame) => void>>();
   readonly #broker: Broker;
   readonly #nodeId: string;
   readonly #log: Logger;
   readonly #metrics: Metrics | undefined;
+  /** Series resolved once: sending a frame costs additions, no lookup. Undefined without metrics. */
+  readonly #out: { frames: Series; bytes: Series; publishFailures: Series; rateLimited: Series } | undefined;
   #onControl: ((frame: ControlOut) => void) | undefined;
 
   /**
@@ -76,9 +64,15 @@ export class Hub {
     this.#nodeId = deps.nodeId;
     this.#log = deps.log;
     // Subscribing costs nothing on a broker that spans no nodes: no reason to linger there.
-    this.#lingerMs = deps.broker.spansNodes ? (deps.lingerMs ?? UNSUBSCRIBE_LINGER_MS) : 0;
-    this.#now = deps.now ?? (() => performance.now());
+    const lingerMs = deps.broker.spansNodes ? (deps.lingerMs ?? UNSUBSCRIBE_LINGER_MS) : 0;
+    this.#interest = new TopicInterest(deps.broker, deps.log, lingerMs, deps.now ?? (() => performance.now()));
     this.#metrics = deps.metrics;
+    this.#out = deps.metrics === undefined ? undefined : {
+      frames: deps.metrics.counterSeries('frames_out_total'),
+      bytes: deps.metrics.counterSeries('bytes_out_total'),
+      publishFailures: deps.metrics.counterSeries('broker_publish_failures_total'),
+      rateLimited: deps.metrics.counter('rate_limited_total', 'frame'),
+    };
     this.#broker.onMessage((message) => this.#fromBroker(message));
   }
 
@@ -108,7 +102,29 @@ export class Hub {
   /** Groups with at least one member connection on this node. */
   localGroupCount(): number {
     let n = 0;
-    for (const logical of this.#interest.keys()) if (logical.startsWith('g:')) n += 1;
+    for (const [logical] of this.#interest.entries()) if (logical.startsWith('g:')) n += 1;
+    return n;
+  }
+
+  /**
+   * The `limit` groups with the most member connections on this node, largest first
+   * (ties by name). Walks every local topic: for stats and the admin page, not per frame.
+   */
+  largestGroups(limit: number): { group: string; connections: number }[] {
+    const groups: { group: string; connections: number }[] = [];
+    const prefix = topics.group('');
+    for (const [logical, connections] of this.#interest.entries()) {
+      if (logical.startsWith(prefix)) groups.push({ group: logical.slice(prefix.length), connections });
+    }
+    groups.sort((a, b) => b.connections - a.connections || (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
+    return groups.slice(0, limit);
+  }
+
+  /** Presence watch subscriptions held by this node's connections (one per connection and watched user). */
+  watchCount(): number {
+    const prefix = topics.presence('');
+    let n = 0;
+    for (const [logical, count] of this.#interest.entries()) if (logical.startsWith(prefix)) n += count;
     return n;
   }
 
@@ -141,16 +157,12 @@ export class Hub {
    * user's remaining local count.
    */
   remove(conn: Connection): number {
-    const waiters = this.#drainWaiters.get(conn);
-    if (waiters !== undefined) {
-      this.#drainWaiters.delete(conn);
-      for (const w of waiters) w.resolve(false);
-    }
+    this.#writable.closed(conn);
     if (!this.#byId.delete(conn.id)) return this.userConnectionCount(conn.principal.userId);
-    this.#dropInterest(topics.user(conn.principal.userId));
-    this.#dropInterest(topics.all);
-    for (const group of conn.groups) this.#dropInterest(topics.group(group));
-    for (const user of conn.watching) this.#dropInterest(topics.presence(user));
+    this.#interest.drop(topics.user(conn.principal.userId));
+    this.#interest.drop(topics.all);
+    for (const group of conn.groups) this.#interest.drop(topics.group(group));
+    for (const user of conn.watching) this.#interest.drop(topics.presence(user));
     const set = this.#byUser.get(conn.principal.userId);
     set?.delete(conn);
     if (set !== undefined && set.size === 0) this.#byUser.delete(conn.principal.userId);
@@ -167,7 +179,7 @@ export class Hub {
     const socket = conn.socket;
     if (socket === undefined || conn.phase !== 'open') return CONFIRMED;
     socket.subscribe(formatTopic(logical, conn.format));
-    return this.#addInterest(logical);
+    return this.#interest.add(logical);
   }
 
   /** Undoes one `subscribe`. Ignored once the connection closed: `remove` accounted for it. */
@@ -175,12 +187,12 @@ export class Hub {
     const socket = conn.socket;
     if (socket === undefined || conn.phase !== 'open') return;
     socket.unsubscribe(formatTopic(logical, conn.format));
-    this.#dropInterest(logical);
+    this.#interest.drop(logical);
   }
 
   /** Local subscribers of a logical topic on this node (all formats). */
   localSubscribers(logical: string): number {
-    return this.#interest.get(logical) ?? 0;
+    return this.#interest.count(logical);
   }
 
   /**
@@ -194,10 +206,15 @@ export class Hub {
     const encoded = new EncodedFrame(frame);
     const local = this.#publishLocal(logical, encoded);
     if (!this.#broker.spansNodes) return local;
-    const nodes = await this.#broker.publish({ topic: logical, payload: encoded.get('msgpack').bytes, origin: this.#nodeId });
-    const self = this.#interest.has(logical) || this.#lingering.has(logical) ? 1 : 0;
+    const nodes = await this.#broker.publish({ topic: logical, payload: encoded.get('msgpack').bytes, origin: this.#nodeId }).catch(this.#publishFailed);
+    const self = this.#interest.held(logical) ? 1 : 0;
     return local + Math.max(0, nodes - self);
   }
+
+  readonly #publishFailed = (err: unknown): never => {
+    if (this.#out !== undefined) this.#out.publishFailures.value += 1;
+    throw err;
+  };
 
   /**
    * Sends a frame to one connection only (replies, errors, inbox replay). False when
@@ -210,8 +227,17 @@ export class Hub {
     const socket = conn.socket;
     if (socket === undefined) return false;
     const { bytes, binary } = encodeFrame(frame, conn.format);
+    const out = this.#out;
+    // Every error frame a client gets is a refusal: counted here once, whoever refused.
+    if (out !== undefined && frame.type === 'error') {
+      this.#metrics!.counter('frames_rejected_total', frame.data.code).value += 1;
+      if (frame.data.code === 'RATE_LIMITED') out.rateLimited.value += 1;
+    }
     if (socket.send(bytes, binary)) {
-      this.#metrics?.inc('frames_out_total');
+      if (out !== undefined) {
+        out.frames.value += 1;
+        out.bytes.value += bytes.length;
+      }
       return true;
     }
     // The socket may have closed itself while refusing (uWS closeOnBackpressureLimit).
@@ -228,29 +254,12 @@ export class Hub {
    * senders (the inbox replay) wait on it instead of filling the buffer to its hard limit.
    */
   whenWritable(conn: Connection, highWater: number): Promise<boolean> {
-    const socket = conn.socket;
-    if (socket === undefined) return Promise.resolve(false);
-    if (socket.bufferedAmount() <= highWater) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const waiters = this.#drainWaiters.get(conn) ?? [];
-      waiters.push({ highWater, resolve });
-      this.#drainWaiters.set(conn, waiters);
-    });
+    return this.#writable.when(conn, highWater);
   }
 
   /** The connection's send buffer drained (uWS `drain`): wakes the senders it now has room for. */
   drained(conn: Connection): void {
-    const waiters = this.#drainWaiters.get(conn);
-    const socket = conn.socket;
-    if (waiters === undefined || socket === undefined) return;
-    const buffered = socket.bufferedAmount();
-    const still = waiters.filter((w) => {
-      if (buffered > w.highWater) return true;
-      w.resolve(true);
-      return false;
-    });
-    if (still.length === 0) this.#drainWaiters.delete(conn);
-    else this.#drainWaiters.set(conn, still);
+    this.#writable.drained(conn);
   }
 
   /**
@@ -281,10 +290,10 @@ export class Hub {
     const release = (): void => {
       if (released) return;
       released = true;
-      this.#dropInterest(logical);
+      this.#interest.drop(logical);
     };
     try {
-      await this.#addInterest(logical);
+      await this.#interest.add(logical);
     } catch (err) {
       release();
       throw err;
@@ -292,8 +301,23 @@ export class Hub {
     return release;
   }
 
+  /**
+   * Registers the one observer of every frame fanned out on this node (published here
+   * or received from the broker), called synchronously with its logical topic. Must be
+   * cheap: it runs on the fan-out path.
+   */
+  observe(observer: (logical: string, frame: ServerFrame) => void): void {
+    this.#observer = observer;
+  }
+
+  /** Fans a frame out to this node's subscribers only (a frame the broker failed to bring). */
+  publishHere(logical: string, frame: ServerFrame): number {
+    return this.#publishLocal(logical, new EncodedFrame(frame));
+  }
+
   /** Hands the frame to every local subscriber of `logical`; returns how many sockets that was. */
   #publishLocal(logical: string, encoded: EncodedFrame): number {
+    this.#observer?.(logical, encoded.frame);
     const taps = this.#taps.get(logical);
     if (taps !== undefined) for (const observer of taps) observer(encoded.frame);
     let reached = 0;
@@ -302,8 +326,12 @@ export class Hub {
       const subscribers = this.#fanout.numSubscribers(topic);
       if (subscribers === 0) continue;
       reached += subscribers;
-      this.#metrics?.inc('frames_out_total', subscribers);
       const { bytes, binary } = encoded.get(format);
+      const out = this.#out;
+      if (out !== undefined) {
+        out.frames.value += subscribers;
+        out.bytes.value += subscribers * bytes.length;
+      }
       this.#fanout.publish(topic, bytes, binary);
     }
     return reached;
@@ -332,7 +360,7 @@ export class Hub {
    */
   async publishControl(frame: ControlOut): Promise<void> {
     if (!this.#broker.spansNodes) return;
-    await this.#broker.publish({ topic: topics.cluster, payload: new EncodedFrame(frame).get('msgpack').bytes, origin: this.#nodeId });
+    await this.#broker.publish({ topic: topics.cluster, payload: new EncodedFrame(frame).get('msgpack').bytes, origin: this.#nodeId }).catch(this.#publishFailed);
   }
 
   /**
@@ -382,72 +410,14 @@ export class Hub {
     }
   }
 
-  #addInterest(logical: string): Promise<void> {
-    const before = this.#interest.get(logical) ?? 0;
-    this.#interest.set(logical, before + 1);
-    // Subscribed (or subscribing) on the broker already, for a current or a recent
-    // subscriber: wait for that subscription, if it is still pending, and no other.
-    if (before > 0 && !this.#refused.has(logical)) return this.#pending.get(logical) ?? CONFIRMED;
-    if (before === 0 && this.#lingering.delete(logical)) return this.#pending.get(logical) ?? CONFIRMED;
-    this.#refused.delete(logical);
-    const pending = this.#broker.subscribe(logical).then(
-      () => {
-        if (this.#pending.get(logical) === pending) this.#pending.delete(logical);
-      },
-      (err: unknown) => {
-        if (this.#pending.get(logical) === pending) this.#pending.delete(logical);
-        this.#log.error({ err, topic: logical }, 'broker subscribe failed');
-        // Its subscribers undo their subscriptions; until the last has, the topic is
-        // known not to be on the broker: a new subscriber subscribes again.
-        if (this.#interest.has(logical)) this.#refused.add(logical);
-        else if (this.#lingering.delete(logical)) this.#brokerUnsubscribe(logical);
-        throw new GatewayError('UNAVAILABLE', 'could not subscribe; try again');
-      },
-    );
-    this.#pending.set(logical, pending);
-    return pending;
-  }
-
-  #dropInterest(logical: string): void {
-    const after = (this.#interest.get(logical) ?? 0) - 1;
-    if (after > 0) {
-      this.#interest.set(logical, after);
-      return;
-    }
-    this.#interest.delete(logical);
-    if (this.#lingerMs <= 0 || this.#refused.delete(logical)) {
-      this.#brokerUnsubscribe(logical);
-      return;
-    }
-    this.#lingering.set(logical, this.#now() + this.#lingerMs);
-    if (this.#lingerTimer === undefined) {
-      this.#lingerTimer = setInterval(() => this.endLingering(), Math.max(50, this.#lingerMs / 4));
-      this.#lingerTimer.unref();
-    }
-  }
-
-  /** Unsubscribes the broker from every lingering topic whose deadline passed (a timer calls it; tests too). */
-  endLingering(now: number = this.#now()): void {
-    for (const [logical, deadline] of this.#lingering) {
-      if (deadline > now) continue;
-      this.#lingering.delete(logical);
-      this.#brokerUnsubscribe(logical);
-    }
-    if (this.#lingering.size === 0) this.#stopLingerTimer();
-  }
-
-  #stopLingerTimer(): void {
-    clearInterval(this.#lingerTimer);
-    this.#lingerTimer = undefined;
-  }
-
-  #brokerUnsubscribe(logical: string): void {
-    this.#broker.unsubscribe(logical).catch((err: unknown) => this.#log.error({ err, topic: logical }, 'broker unsubscribe failed'));
+  /** Unsubscribes the broker from every lingering topic whose deadline passed (tests; a timer does it otherwise). */
+  endLingering(now?: number): void {
+    this.#interest.endLingering(now);
   }
 
   /** Ends every lingering broker subscription now and stops the timer (shutdown). */
   stop(): void {
-    this.endLingering(Number.POSITIVE_INFINITY);
+    this.#interest.endLingering(Number.POSITIVE_INFINITY);
   }
 }
 

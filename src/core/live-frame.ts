@@ -1,5 +1,5 @@
 import type { LivePublish, NewInboxEntry } from '../engine/inbox.js';
-import { encodeMsgpack } from '../protocol/codec.js';
+import { encodeWireMsgpack } from '../protocol/msgpack.js';
 import { topics } from './topics.js';
 
 /** Stands in for the seq until the inbox assigns it: the largest uint32, always encoded as 0xce + 4 bytes. */
@@ -19,7 +19,7 @@ const EPOCH_BYTES = Buffer.from(EPOCH_PLACEHOLDER);
  * frames in the order the inbox assigned their seqs.
  */
 export function liveMessageFrame(entry: NewInboxEntry, nodeId: string): LivePublish {
-  const payload = encodeMsgpack({
+  const payload = encodeWireMsgpack({
     type: 'message',
     data: { mid: entry.mid, from: entry.from, to: entry.to, content: entry.content, timestamp: entry.timestamp, epoch: EPOCH_PLACEHOLDER, seq: SEQ_PLACEHOLDER },
   });

@@ -1,4 +1,5 @@
 import type { Inbox, InboxEntry } from '../engine/inbox.js';
+import type { HistogramSeries, Metrics, Series } from '../metrics/registry.js';
 import type { AckOut, Content, MessageOut } from '../protocol/frames.js';
 import type { Hub } from './hub.js';
 import type { Connection } from './connection.js';
@@ -40,6 +41,7 @@ export class Messaging {
   readonly #clock: () => number;
   readonly #queue = new KeyedQueue();
   readonly #replayHighWater: number;
+  readonly #stats: InboxStats | undefined;
 
   /**
    * `replayHighWater`: send-buffer bytes up to which the replay keeps sending (default
@@ -55,6 +57,7 @@ export class Messaging {
     dedupWindow: number;
     clock?: () => number;
     replayHighWater?: number;
+    metrics?: Metrics;
   }) {
     this.#hub = deps.hub;
     this.#inbox = deps.inbox;
@@ -64,6 +67,7 @@ export class Messaging {
     this.#dedupWindow = deps.dedupWindow;
     this.#clock = deps.clock ?? Date.now;
     this.#replayHighWater = deps.replayHighWater ?? DEFAULT_REPLAY_HIGH_WATER;
+    this.#stats = deps.metrics === undefined ? undefined : inboxStats(deps.metrics);
   }
 
   /**
@@ -90,8 +94,10 @@ export class Messaging {
     return this.#queue.run(to, async () => {
       const entry = { mid, from, to, content, timestamp };
       const live = this.#inbox.publishesLive ? liveMessageFrame(entry, this.#nodeId) : undefined;
+      const started = performance.now();
       const appended = await this.#inbox.append(to, entry, { ...(dedup ? { dedup } : {}), ...(live ? { live } : {}) });
       const { seq, epoch, dropped, duplicate } = appended;
+      if (duplicate === undefined) this.#stats?.appended(performance.now() - started, dropped);
       if (duplicate !== undefined) {
         return { mid: duplicate.mid, status: 'stored', timestamp: duplicate.timestamp, seq, epoch, duplicate: true };
       }
@@ -119,6 +125,7 @@ export class Messaging {
   async ack(userId: string, upTo: number, epoch?: string): Promise<number> {
     const removed = await this.#inbox.ack(userId, upTo, epoch);
     const timestamp = this.#clock();
+    if (this.#stats !== undefined) for (const entry of removed) this.#stats.acked(timestamp - entry.timestamp);
     // Issued together, not one round trip after another: each publish hands its frame
     // to uWS and to the broker synchronously, so receipts still leave in seq order.
     await Promise.all(removed.map((entry) => this.#hub.publish(topics.user(entry.from), {
@@ -156,6 +163,7 @@ export class Messaging {
           if (!(await this.#hub.whenWritable(conn, this.#replayHighWater))) return sent;
           if (!this.#hub.send(conn, replayFrame(entry))) return sent;
           sent += 1;
+          if (this.#stats !== undefined) this.#stats.replayed.value += 1;
           cursor = entry.seq;
         }
         if (page.length < REPLAY_PAGE) break;
@@ -173,6 +181,30 @@ export class Messaging {
   async idle(): Promise<void> {
     await this.#queue.idle();
   }
+}
+
+/** The inbox's metrics, resolved once. Durations are taken in milliseconds and recorded in seconds. */
+interface InboxStats {
+  appended(ms: number, dropped: number): void;
+  acked(ms: number): void;
+  readonly replayed: Series;
+}
+
+function inboxStats(metrics: Metrics): InboxStats {
+  const stored = metrics.counterSeries('inbox_stored_total');
+  const droppedTotal = metrics.counterSeries('inbox_dropped_total');
+  const append: HistogramSeries = metrics.histogram('inbox_append_seconds');
+  const ack: HistogramSeries = metrics.histogram('delivery_ack_seconds');
+  return {
+    appended(ms, dropped) {
+      stored.value += 1;
+      droppedTotal.value += dropped;
+      append.observe(ms / 1000);
+    },
+    // A clock step backwards would give a negative age: count it as immediate.
+    acked: (ms) => ack.observe(Math.max(0, ms) / 1000),
+    replayed: metrics.counterSeries('inbox_replayed_total'),
+  };
 }
 
 function replayFrame(entry: InboxEntry): MessageOut {

@@ -1,7 +1,7 @@
 import { GatewayError } from '../errors.js';
 import type { GroupHistory } from '../engine/history.js';
 import type { PresenceStore } from '../engine/presence.js';
-import type { AckOut, GroupIn, GroupOut, HistoryIn, HistoryOut, JoinIn, ServerFrame } from '../protocol/frames.js';
+import type { AckOut, GroupIn, GroupOut, HistoryIn, HistoryOut, JoinIn, ServerFrame, StreamPosition } from '../protocol/frames.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { Connection } from './connection.js';
 import type { ContentFilter } from './filter/content-filter.js';
@@ -11,7 +11,7 @@ import type { IdGenerator } from './ids.js';
 import { KeyedQueue } from './keyed-queue.js';
 import type { Membership } from './membership.js';
 import type { PresenceService } from './presence.js';
-import { historyFrame, Recovery, type RecoveryResult } from './recovery.js';
+import { historyFrame, Recovery, RECOVERY_PAGE, type RecoveryResult } from './recovery.js';
 import { topics } from './topics.js';
 
 export interface RoomsDeps {
@@ -49,9 +49,69 @@ export class Rooms {
   readonly #joins = new KeyedQueue();
   readonly #publishes = new KeyedQueue();
 
+  /** Per group with history, the newest position this node fanned out. */
+  readonly #seen = new Map<string, StreamPosition>();
+  /**
+   * During a broker outage: per group, the position seen when it began and the offsets
+   * fanned out since (live frames that still got through), so the fill after the
+   * outage sends each missed message once.
+   */
+  #outage: Map<string, { from: StreamPosition; observed: Set<number> }> | undefined;
+
   constructor(deps: RoomsDeps) {
     this.#deps = deps;
     this.#recovery = new Recovery({ hub: deps.hub, history: deps.history, inOrder: (group, task) => this.#publishes.run(group, task) });
+    deps.hub.observe((_logical, frame) => {
+      if (frame.type !== 'group' || frame.data.offset === undefined || frame.data.epoch === undefined || frame.data.recovered === true) return;
+      const { group, offset, epoch } = frame.data;
+      this.#outage?.get(group)?.observed.add(offset);
+      const seen = this.#seen.get(group);
+      if (seen === undefined || seen.epoch !== epoch || seen.offset < offset) this.#seen.set(group, { offset, epoch });
+    });
+  }
+
+  /** The broker's connection was lost: remembers where each group with history stood. */
+  outageBegan(): void {
+    if (this.#outage !== undefined) return;
+    this.#outage = new Map();
+    for (const [group, from] of this.#seen) this.#outage.set(group, { from: { ...from }, observed: new Set() });
+  }
+
+  /**
+   * After the broker came back from an outage: for every group with history that still
+   * has members here, fans out from history what this node did not see while its
+   * subscription was down, in offset order, as live frames. Pub/sub is at-most-once
+   * across an outage; history closes the gap when it still reaches back (same epoch).
+   * Returns how many messages were recovered.
+   */
+  async recoverAfterOutage(): Promise<number> {
+    const outage = this.#outage;
+    this.#outage = undefined;
+    if (outage === undefined) return 0;
+    const { hub, history } = this.#deps;
+    let recovered = 0;
+    for (const [group, { from, observed }] of outage) {
+      const topic = topics.group(group);
+      if (hub.localSubscribers(topic) === 0) {
+        this.#seen.delete(group);
+        continue;
+      }
+      await this.#publishes.run(group, async () => {
+        let after = from.offset;
+        for (;;) {
+          const page = await history.read(group, after, RECOVERY_PAGE);
+          if (page.epoch !== from.epoch) return; // the history was lost with the outage: nothing to recover from
+          for (const entry of page.entries) {
+            if (observed.has(entry.offset)) continue;
+            hub.publishHere(topic, historyFrame(group, page.epoch, entry, false));
+            recovered += 1;
+          }
+          if (page.entries.length < RECOVERY_PAGE) return;
+          after = page.entries[page.entries.length - 1]!.offset;
+        }
+      });
+    }
+    return recovered;
   }
 
   /**

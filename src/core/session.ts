@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import { CLOSE, GatewayError, toGatewayError } from '../errors.js';
+import { CLIENT_FRAME_TYPES } from '../protocol/validate.js';
 import { decodeFrame, errorFrame, type CodecLimits } from '../protocol/codec.js';
-import type { ClientFrame } from '../protocol/frames.js';
+import type { ClientFrame, RefreshIn } from '../protocol/frames.js';
 import { negotiateFormat } from '../protocol/negotiate.js';
-import type { Metrics } from '../metrics/registry.js';
+import type { HistogramSeries, Metrics, Series } from '../metrics/registry.js';
 import type { Admission } from './admission.js';
 import type { Principal } from './auth.js';
 import type { ClientSocket } from './client-socket.js';
@@ -13,7 +14,9 @@ import type { IdGenerator } from './ids.js';
 import type { IpGuard, UserRateLimiter } from './limits.js';
 import type { Messaging } from './messaging.js';
 import type { PresenceService } from './presence.js';
+import type { OriginPolicy } from './origins.js';
 import { Sweep } from './sweep.js';
+import { TokenLifetime } from './token-lifetime.js';
 
 /** Longest sweep tick (ms): a cycle over every connection is split into ticks of at most this. */
 const SWEEP_TICK_MS = 50;
@@ -55,6 +58,10 @@ export interface SessionDeps {
   log: Logger;
   /** Monotonic milliseconds; default performance.now. Tests inject their own. */
   now?: () => number;
+  /** Http.AllowedOrigins; default: every origin. */
+  origins?: OriginPolicy;
+  /** Token expiry and refresh; default: connections never expire, `refresh` still replaces the token. */
+  tokens?: TokenLifetime;
 }
 
 /** What the transport read from an upgrade request. */
@@ -66,6 +73,8 @@ export interface UpgradeRequest {
   protocolHeader: string;
   /** The `format` query parameter, or ''. */
   formatQuery: string;
+  /** The `Origin` header, or '' (not a browser). */
+  origin?: string;
 }
 
 function abortedUpgrade(): GatewayError {
@@ -82,7 +91,8 @@ export interface Admitted {
  * The life of every connection of this node, from the HTTP upgrade to the close, over
  * the ClientSocket seam (no uWS here):
  *
- * 1. `admit` at the upgrade: format, per-IP slot and node slot are reserved
+ * 1. `admit` at the upgrade: the Origin is checked (Http.AllowedOrigins, before
+ *    anything is taken), then format, per-IP slot and node slot are reserved
  *    synchronously (so concurrent upgrades cannot overshoot any cap), then the token is
  *    checked and the connection registered in presence (the per-user limit). Every
  *    failure releases everything taken and rejects with a GatewayError.
@@ -91,9 +101,11 @@ export interface Admitted {
  *    and undoes an upgrade that never opened.
  * 3. `opened`: the connection joins the hub; once its user topic is confirmed on the
  *    broker it is announced online and its inbox replayed (in that order).
- * 4. `frame`: decode, the malformed-frame and rate gates, then dispatch.
- * 5. The sweep visits every connection about once per cycle: slow consumers (over the
- *    soft buffer limit for WriteTimeout) are closed with 4000; quiet ones are pinged.
+ * 4. `frame`: decode, the malformed-frame and rate gates, then dispatch; a `refresh`
+ *    is carried out here (it replaces the connection's token, see TokenLifetime).
+ * 5. The sweep visits every connection about once per cycle: connections whose token
+ *    expired are closed with 4011; slow consumers (over the soft buffer limit for
+ *    WriteTimeout) with 4000; quiet ones are pinged.
  * 6. `closed`: everything the connection held is released; presence work chains on
  *    the open-time work so a quick close never overtakes it.
  */
@@ -102,16 +114,28 @@ export class Sessions {
   readonly #now: () => number;
   readonly #sweep: Sweep<Connection>;
   readonly #sweepEvery: number;
+  readonly #tokens: TokenLifetime;
   #timer: NodeJS.Timeout | undefined;
   /** Set by shutdown(): frames from now on are refused, new sockets closed at once. */
   #draining = false;
   /** Frames dispatched and not yet answered. */
   #inflight = 0;
   #idleWaiters: (() => void)[] = [];
+  /** Per-frame series, resolved once per frame type ('invalid': not decodable). */
+  readonly #framesIn: Readonly<Record<string, Series>>;
+  readonly #handleSeconds: Readonly<Record<string, HistogramSeries>>;
+  readonly #bytesIn: Series;
+  /** Close counts by close code, resolved on a code's first close. */
+  readonly #closes = new Map<number, Series>();
 
   constructor(deps: SessionDeps) {
     this.#deps = deps;
+    const frameTypes = [...CLIENT_FRAME_TYPES, 'invalid'];
+    this.#framesIn = Object.fromEntries(frameTypes.map((type) => [type, deps.metrics.counter('frames_in_total', type)]));
+    this.#handleSeconds = Object.fromEntries(frameTypes.map((type) => [type, deps.metrics.histogram('frame_handle_seconds', type)]));
+    this.#bytesIn = deps.metrics.counterSeries('bytes_in_total');
     this.#now = deps.now ?? (() => performance.now());
+    this.#tokens = deps.tokens ?? new TokenLifetime({ expireConnections: false, clockTolerance: 0 }, deps.auth);
     const { writeTimeout, heartbeatInterval } = deps.settings;
     // A cycle short enough to notice a slow consumer within a quarter of WriteTimeout
     // and to ping within half a HeartbeatInterval, but no busier than 10 cycles a second.
@@ -131,9 +155,13 @@ export class Sessions {
    * `aborted` tells whether the client went away meanwhile.
    */
   async admit(req: UpgradeRequest, aborted: () => boolean): Promise<Admitted> {
-    const { admission, ipGuard, metrics } = this.#deps;
+    const { admission, ipGuard } = this.#deps;
     let negotiated: { format: Connection['format']; protocol: string };
     try {
+      // Before anything is reserved: a page from a foreign site costs no slot.
+      if (req.origin !== undefined && this.#deps.origins !== undefined && !this.#deps.origins.allows(req.origin)) {
+        throw new GatewayError('FORBIDDEN', 'origin not allowed (Http.AllowedOrigins)');
+      }
       negotiated = negotiateFormat(req.protocolHeader, req.formatQuery);
       ipGuard.admit(req.ip, this.#now());
       try {
@@ -143,8 +171,7 @@ export class Sessions {
         throw err;
       }
     } catch (err) {
-      metrics.inc('upgrades_rejected_total');
-      throw toGatewayError(err);
+      throw this.#refused(toGatewayError(err));
     }
 
     let userId: string | undefined;
@@ -165,7 +192,9 @@ export class Sessions {
         registeredId = id;
       }
       if (aborted()) throw abortedUpgrade();
-      const conn = createConnection({ id, principal, format: negotiated.format, ip: req.ip, log: this.#deps.log }, this.#deps.settings.rate, this.#now());
+      const now = this.#now();
+      const expiresAt = this.#tokens.deadline(principal, now);
+      const conn = createConnection({ id, principal, format: negotiated.format, ip: req.ip, log: this.#deps.log, expiresAt }, this.#deps.settings.rate, now);
       conn.registration = registration;
       conn.localReservation = localReservation;
       return { conn, protocol: negotiated.protocol };
@@ -173,9 +202,16 @@ export class Sessions {
       if (registeredId !== undefined && userId !== undefined) this.#unregister(registeredId, userId);
       admission.release(localReservation ? userId : undefined);
       ipGuard.release(req.ip);
-      metrics.inc('upgrades_rejected_total');
-      throw toGatewayError(err);
+      throw this.#refused(toGatewayError(err));
     }
+  }
+
+  /** Counts a refused upgrade by its code; returns the error to throw. */
+  #refused(err: GatewayError): GatewayError {
+    const { metrics } = this.#deps;
+    metrics.counter('upgrades_rejected_total', err.code).inc();
+    if (err.code === 'RATE_LIMITED') metrics.counter('rate_limited_total', 'upgrade').inc();
+    return err;
   }
 
   #unregister(connId: string, userId: string): void {
@@ -187,7 +223,7 @@ export class Sessions {
    * whether it opened or not (the client may have gone away first).
    */
   settleUpgrade(conn: Connection): void {
-    const { admission, ipGuard, metrics } = this.#deps;
+    const { admission, ipGuard } = this.#deps;
     // From here on the hub counts the connection (if it opened): the reservations end.
     admission.release(conn.localReservation ? conn.principal.userId : undefined);
     conn.localReservation = false;
@@ -195,7 +231,8 @@ export class Sessions {
     // It never opened: undo the rest of the admission.
     conn.phase = 'closed';
     ipGuard.release(conn.ip);
-    metrics.inc('upgrades_rejected_total');
+    // The client went away between admission and open.
+    this.#refused(abortedUpgrade());
     const registration = conn.registration;
     conn.registration = undefined;
     if (registration !== undefined) this.#unregister(conn.id, conn.principal.userId);
@@ -219,7 +256,9 @@ export class Sessions {
     metrics.set('connections_current', hub.size);
     // The module logger with the connection's id: the same line a child logger would
     // write, without keeping a child per quiet connection.
-    this.#deps.log.info({ connId: conn.id, userId: conn.principal.userId, format: conn.format, ip: conn.ip }, 'open');
+    // Debug, not info: at thousands of connections a second these would be the whole log
+    // (the monitor's interval lines summarize them at info).
+    this.#deps.log.debug({ connId: conn.id, userId: conn.principal.userId, format: conn.format, ip: conn.ip }, 'open');
     const registration = conn.registration;
     conn.registration = undefined; // needed only until open; not kept per connection
     conn.ready = (async () => {
@@ -240,37 +279,47 @@ export class Sessions {
    * the caller's buffer may be reused as soon as this returns.
    */
   frame(conn: Connection, bytes: Uint8Array, binary: boolean): void {
-    const { hub, metrics, userRate } = this.#deps;
-    metrics.inc('frames_in_total');
+    const { hub, userRate } = this.#deps;
+    this.#bytesIn.value += bytes.length;
     const now = this.#now();
     conn.lastActive = now;
     const decoded = decodeFrame(bytes, binary, this.#deps.codecLimits);
     if (this.#draining) {
       // Shutting down: nothing new is started. The frame gets an answer all the same,
       // so its sender knows to resend it (same id) once reconnected.
-      metrics.inc('frames_rejected_total');
       hub.send(conn, errorFrame(new GatewayError('UNAVAILABLE', 'server shutting down; resend with the same id after reconnecting'), decoded.ok ? decoded.frame.id : decoded.id));
       return;
     }
+    // Refusals (error frames) are counted by code where every error frame leaves: Hub.send.
     if (!decoded.ok) {
-      metrics.inc('frames_rejected_total');
+      this.#framesIn['invalid']!.value += 1;
+      const decodedAt = this.#now();
       hub.send(conn, errorFrame(decoded.error, decoded.id));
+      this.#handleSeconds['invalid']!.observe((this.#now() - decodedAt) / 1000);
       if (conn.garbage.take(now) > 0) conn.socket?.end(CLOSE.POLICY, 'too many malformed frames');
       return;
     }
+    const type = decoded.frame.type;
+    this.#framesIn[type]!.value += 1;
+    const handled = this.#handleSeconds[type]!;
+    const decodedAt = this.#now();
     const wait = Math.max(conn.rate.take(now), userRate.take(conn.principal.userId, now));
     if (wait > 0) {
-      metrics.inc('frames_rejected_total');
       hub.send(conn, errorFrame(new GatewayError('RATE_LIMITED', undefined, { retryAfterMs: wait }), decoded.frame.id));
+      handled.observe((this.#now() - decodedAt) / 1000);
       if (conn.abuse.take(now) > 0) conn.socket?.end(CLOSE.POLICY, 'sustained rate limit abuse');
       return;
     }
-    this.#dispatch(conn, decoded.frame);
+    // The handler settles once its reply or fan-out is handed to the socket(s).
+    this.#dispatch(conn, decoded.frame, handled, decodedAt);
   }
 
-  #dispatch(conn: Connection, frame: ClientFrame): void {
+  #dispatch(conn: Connection, frame: ClientFrame, handled: HistogramSeries, decodedAt: number): void {
     this.#inflight += 1;
-    void this.#deps.frames.handle(conn, frame).finally(() => {
+    // A refresh is the session's own business (the connection's token); every other frame is the handler's.
+    const work = frame.type === 'refresh' ? this.#refresh(conn, frame) : this.#deps.frames.handle(conn, frame);
+    void work.finally(() => {
+      handled.observe((this.#now() - decodedAt) / 1000);
       this.#inflight -= 1;
       if (this.#inflight === 0 && this.#idleWaiters.length > 0) {
         const waiters = this.#idleWaiters;
@@ -278,6 +327,21 @@ export class Sessions {
         for (const resolve of waiters) resolve();
       }
     });
+  }
+
+  /** A `refresh` frame: the new token replaces the connection's, or nothing changes and the client hears why. */
+  async #refresh(conn: Connection, frame: RefreshIn): Promise<void> {
+    const { hub, metrics } = this.#deps;
+    try {
+      const principal = await this.#tokens.refresh(conn, frame.data.token, this.#now);
+      metrics.inc('token_refreshes_total');
+      const data = principal.expiresAt === undefined
+        ? { status: 'ok' as const, timestamp: Date.now() }
+        : { status: 'ok' as const, exp: Math.floor(principal.expiresAt / 1000), timestamp: Date.now() };
+      hub.send(conn, frame.id === undefined ? { type: 'ack', data } : { type: 'ack', id: frame.id, data });
+    } catch (err) {
+      hub.send(conn, errorFrame(toGatewayError(err), frame.id));
+    }
   }
 
   /** The socket's send buffer drained somewhat: a consumer back under the soft limit is no longer slow. */
@@ -296,9 +360,14 @@ export class Sessions {
     const remaining = hub.remove(conn);
     ipGuard.release(conn.ip);
     if (remaining === 0) userRate.release(conn.principal.userId);
-    metrics.inc('connections_closed_total');
+    let closes = this.#closes.get(code);
+    if (closes === undefined) {
+      closes = metrics.counter('connections_closed_total', String(code));
+      this.#closes.set(code, closes);
+    }
+    closes.value += 1;
     metrics.set('connections_current', hub.size);
-    this.#deps.log.info({ connId: conn.id, userId: conn.principal.userId, code }, 'close');
+    this.#deps.log.debug({ connId: conn.id, userId: conn.principal.userId, code }, 'close');
     void conn.ready
       .then(() => presence.disconnected(conn))
       .catch((err: unknown) => conn.log.error({ err }, 'close-time work failed'));
@@ -309,6 +378,11 @@ export class Sessions {
     const socket = conn.socket;
     if (socket === undefined) return;
     const { settings, metrics } = this.#deps;
+    if (this.#tokens.expired(conn, now)) {
+      metrics.inc('connections_expired_total');
+      socket.end(CLOSE.TOKEN_EXPIRED, 'token expired: reconnect with a fresh token');
+      return;
+    }
     const buffered = socket.bufferedAmount();
     if (buffered <= settings.maxBackpressure) {
       conn.slowSince = -1;

@@ -28,6 +28,8 @@ export interface Engines {
    * unavailable, so the node can re-register what it holds locally.
    */
   onRecovered(callback: () => void): void;
+  /** Registers a callback run when a shared engine's connection is lost (the start of an outage). */
+  onLost(callback: () => void): void;
   /** Closes every engine, flushing durable ones. */
   close(): Promise<void>;
 }
@@ -48,6 +50,7 @@ export function embeddedEngines(broker: Broker, inbox: Inbox, presence: Presence
     idempotency,
     notReadyReason: () => null,
     onRecovered: () => {},
+    onLost: () => {},
     close: async () => {
       await inbox.close();
       await history.close();

@@ -6,10 +6,10 @@
  */
 import { GatewayError } from '../errors.js';
 import type { ClientFrame, ErrorOut, Format, ServerFrame } from './frames.js';
-import { encodeMsgpack, MsgpackScanError, scanMsgpack, unpackScanned } from './msgpack.js';
+import { encodeWireMsgpack, MsgpackScanError, scanMsgpack, unpackScanned } from './msgpack.js';
 import { checkValue, envelopeId, toClientFrame, type CodecLimits, DEFAULT_CODEC_LIMITS } from './validate.js';
 
-export { encodeMsgpack } from './msgpack.js';
+export { encodeMsgpack, encodeWireMsgpack } from './msgpack.js';
 export {
   CLIENT_FRAME_TYPES, DEFAULT_CODEC_LIMITS, isGroupName, isUserId, type CodecLimits,
 } from './validate.js';
@@ -94,11 +94,11 @@ export interface Encoded {
 
 /**
  * Encodes a server frame once for one format. JSON is JSON.stringify as UTF-8;
- * MessagePack uses plain maps with no extensions (see encodeMsgpack). In both, object
+ * MessagePack uses plain maps with no extensions and integers as integers (see encodeWireMsgpack). In both, object
  * properties holding `undefined` are omitted.
  */
 export function encodeFrame(frame: ServerFrame, format: Format): Encoded {
-  if (format === 'msgpack') return { bytes: encodeMsgpack(frame), binary: true };
+  if (format === 'msgpack') return { bytes: encodeWireMsgpack(frame), binary: true };
   return { bytes: Buffer.from(JSON.stringify(frame), 'utf8'), binary: false };
 }
 

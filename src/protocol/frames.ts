@@ -40,9 +40,12 @@ export interface SyncIn { type: 'sync'; id?: string; data: { after: number } }
 /** Pages backwards through a group's history: the newest `limit` messages with offset < before. */
 export interface HistoryIn { type: 'history'; id?: string; data: { group: string; before?: number; limit?: number } }
 
+/** Replace the connection's token before it expires (same `sub`); answered by `ack`. */
+export interface RefreshIn { type: 'refresh'; id?: string; data: { token: string } }
+
 export type ClientFrame =
   | MessageIn | JoinIn | LeaveIn | GroupIn | BroadcastIn | PingIn
-  | StatusIn | WatchIn | UnwatchIn | PresenceIn | AckIn | SyncIn | HistoryIn;
+  | StatusIn | WatchIn | UnwatchIn | PresenceIn | AckIn | SyncIn | HistoryIn | RefreshIn;
 
 export type ClientFrameType = ClientFrame['type'];
 

@@ -196,14 +196,88 @@ export function unpackScanned(bytes: Uint8Array): unknown {
  * The encoder every MessagePack frame goes through: plain maps with minimal headers
  * (no records, no extensions), object properties holding `undefined` are left out and
  * `undefined` elsewhere is nil — the same shape JSON.stringify gives, so clients in any
- * language decode it with a plain MessagePack library. Numbers that are integers
- * outside the 32-bit range are written as float64 (msgpackr's choice).
+ * language decode it with a plain MessagePack library.
  */
 const packr = new Packr({
   useRecords: false, variableMapSize: true, skipValues: [undefined], encodeUndefinedAsNil: true,
 } satisfies MsgpackrOptions as unknown as Options);
 
-/** Encodes a JSON-compatible value as MessagePack (plain maps, no record extension). */
+/**
+ * Encodes a JSON-compatible value as MessagePack (plain maps, no record extension), as
+ * msgpackr does: integers outside the 32-bit range are float64. For the gateway's own
+ * storage (the Redis inbox reads it back with a decoder that expects that); anything
+ * sent to clients or callers goes through encodeWireMsgpack.
+ */
 export function encodeMsgpack(value: unknown): Uint8Array {
   return packr.pack(value);
+}
+
+/**
+ * Encodes a value for the wire (frames, HTTP API answers, node-to-node frames). Every
+ * integer is a MessagePack integer: msgpackr writes integers outside the 32-bit range
+ * (timestamps, large seqs) as float64, which typed clients (Go, Rust, C#) refuse to
+ * read into an integer field, so those are rewritten as int64/uint64 (see
+ * integersAsInt64). Numbers with a fraction, and integers beyond 2^53 (not exact in a
+ * double), stay float64.
+ */
+export function encodeWireMsgpack(value: unknown): Uint8Array {
+  return integersAsInt64(packr.pack(value));
+}
+
+/**
+ * Rewrites, in place, every float64 (0xcb) token of `bytes` that holds a safe integer
+ * as uint64 (0xcf) or int64 (0xd3): the same 9 bytes, so nothing moves. MessagePack is
+ * a prefix encoding, so one linear pass over the tokens visits every value (a
+ * container is only its header; its items follow it). Only for bytes this module
+ * encoded: they are well formed.
+ */
+export function integersAsInt64(bytes: Uint8Array): Uint8Array {
+  if (bytes.indexOf(0xcb) < 0) return bytes; // no float64 at all: the common small frame
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const end = bytes.length;
+  let p = 0;
+  while (p < end) {
+    const token = bytes[p]!;
+    if (token <= 0x7f || token >= 0xe0 || (token >= 0x80 && token <= 0x9f) || token === 0xc0 || token === 0xc2 || token === 0xc3) {
+      p += 1; // fixint, fixmap/fixarray header, nil, bool
+    } else if (token >= 0xa0 && token <= 0xbf) {
+      p += 1 + (token & 0x1f);
+    } else {
+      switch (token) {
+        case 0xcb: {
+          const value = view.getFloat64(p + 1);
+          if (Number.isSafeInteger(value)) {
+            if (value >= 0) {
+              bytes[p] = 0xcf;
+              view.setBigUint64(p + 1, BigInt(value));
+            } else {
+              bytes[p] = 0xd3;
+              view.setBigInt64(p + 1, BigInt(value));
+            }
+          }
+          p += 9;
+          break;
+        }
+        case 0xca: case 0xce: case 0xd2: p += 5; break;
+        case 0xcc: case 0xd0: p += 2; break;
+        case 0xcd: case 0xd1: p += 3; break;
+        case 0xcf: case 0xd3: p += 9; break;
+        case 0xd9: case 0xc4: p += 2 + bytes[p + 1]!; break;
+        case 0xda: case 0xc5: p += 3 + view.getUint16(p + 1); break;
+        case 0xdb: case 0xc6: p += 5 + view.getUint32(p + 1); break;
+        case 0xdc: case 0xde: p += 3; break;
+        case 0xdd: case 0xdf: p += 5; break;
+        case 0xd4: p += 3; break;
+        case 0xd5: p += 4; break;
+        case 0xd6: p += 6; break;
+        case 0xd7: p += 10; break;
+        case 0xd8: p += 18; break;
+        case 0xc7: p += 3 + bytes[p + 1]!; break;
+        case 0xc8: p += 4 + view.getUint16(p + 1); break;
+        case 0xc9: p += 6 + view.getUint32(p + 1); break;
+        default: return bytes; // 0xc1 never appears in msgpackr's output; stop rather than guess
+      }
+    }
+  }
+  return bytes;
 }

@@ -32,7 +32,7 @@ export const DEFAULT_CODEC_LIMITS: Readonly<CodecLimits> = Object.freeze({
 // (buildFrame's switch must then handle it too). Key order is the order error messages list the types in.
 const CLIENT_TYPES: Record<ClientFrameType, true> = {
   message: true, join: true, leave: true, group: true, broadcast: true, ping: true,
-  status: true, watch: true, unwatch: true, presence: true, ack: true, sync: true, history: true,
+  status: true, watch: true, unwatch: true, presence: true, ack: true, sync: true, history: true, refresh: true,
 };
 export const CLIENT_FRAME_TYPES = Object.keys(CLIENT_TYPES) as readonly ClientFrameType[];
 const CLIENT_TYPE_SET: ReadonlySet<string> = new Set(CLIENT_FRAME_TYPES);
@@ -346,5 +346,11 @@ function buildFrame(type: ClientFrameType, data: PlainObject, limits: CodecLimit
     }
     case 'sync':
       return { type, data: { after: counter(data, 'after') } };
+    case 'refresh': {
+      // Only the shape here: the authenticator bounds its length and verifies it.
+      const token = own(data, 'token');
+      if (typeof token !== 'string' || token.length === 0) throw bad('data.token: expected a non-empty string (a JWT)');
+      return { type, data: { token } };
+    }
   }
 }

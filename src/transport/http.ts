@@ -1,11 +1,11 @@
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import type { GatewayError } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK', 202: '202 Accepted', 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden',
   404: '404 Not Found', 405: '405 Method Not Allowed', 409: '409 Conflict', 413: '413 Payload Too Large', 415: '415 Unsupported Media Type', 422: '422 Unprocessable Entity',
-  429: '429 Too Many Requests', 500: '500 Internal Server Error', 503: '503 Service Unavailable',
+  426: '426 Upgrade Required', 429: '429 Too Many Requests', 500: '500 Internal Server Error', 503: '503 Service Unavailable',
 };
 
 export function statusLine(status: number): string {
@@ -29,8 +29,8 @@ export function sendJson(res: HttpResponse, status: number, body: unknown, heade
  * Answers with an error's HTTP status and `{ error: { code, message, ... } }`. A
  * refused WebSocket upgrade also closes the connection: the client will not reuse it.
  */
-export function sendError(res: HttpResponse, err: GatewayError, closeConnection = false): void {
-  const headers: Record<string, string> = {};
+export function sendError(res: HttpResponse, err: GatewayError, closeConnection = false, extraHeaders: Record<string, string> = {}): void {
+  const headers: Record<string, string> = { ...extraHeaders };
   const retry = err.details?.['retryAfterMs'];
   if (typeof retry === 'number') headers['retry-after'] = String(Math.max(1, Math.ceil(retry / 1000)));
   sendJson(res, err.httpStatus, { error: err.toJSON() }, headers, closeConnection);
@@ -48,17 +48,50 @@ export function attachOperationalRoutes(app: TemplatedApp, sources: HealthSource
     sources.metrics.inc('http_requests_total');
     sendJson(res, 200, { status: 'ok' });
   });
+  // Load balancers often probe with HEAD: same status, no body.
+  app.head('/healthz', (res) => {
+    sources.metrics.inc('http_requests_total');
+    res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', 'application/json').endWithoutBody(0));
+  });
   app.get('/readyz', (res) => {
     sources.metrics.inc('http_requests_total');
     const reason = sources.notReadyReason();
     if (reason === null) sendJson(res, 200, { status: 'ready' });
     else sendJson(res, 503, { status: 'not-ready', reason });
   });
+  app.head('/readyz', (res) => {
+    sources.metrics.inc('http_requests_total');
+    const status = sources.notReadyReason() === null ? 200 : 503;
+    res.cork(() => res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').endWithoutBody(0));
+  });
   app.get('/metrics', (res) => {
     sources.metrics.inc('http_requests_total');
-    res.cork(() => {
-      res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(sources.metrics.render());
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
     });
+    sources.metrics.render().then(
+      (text) => {
+        if (aborted) return;
+        res.cork(() => {
+          res.writeStatus('200 OK').writeHeader('content-type', sources.metrics.contentType).end(text);
+        });
+      },
+      (err: unknown) => {
+        if (!aborted) sendJson(res, 500, { error: { code: 'INTERNAL', message: `metrics collection failed: ${err instanceof Error ? err.message : String(err)}` } });
+      },
+    );
+  });
+}
+
+/**
+ * A plain GET of the WebSocket path (a browser tab, curl, a misconfigured proxy that
+ * dropped the Upgrade header): 426 with `Upgrade: websocket`, not a puzzling 404.
+ * uWS hands a request without a WebSocket handshake on to the next matching route.
+ */
+export function attachUpgradeRequired(app: TemplatedApp, path: string): void {
+  app.get(path, (res) => {
+    sendError(res, new GatewayError('UPGRADE_REQUIRED', `${path} is the WebSocket endpoint: send a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)`), false, { upgrade: 'websocket', connection: 'Upgrade' });
   });
 }
 

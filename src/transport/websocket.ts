@@ -2,7 +2,10 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebS
 import type { ClientSocket } from '../core/client-socket.js';
 import type { Connection } from '../core/connection.js';
 import { bearerToken } from '../core/auth.js';
-import type { Sessions } from '../core/session.js';
+import type { TrustedProxies } from '../core/proxies.js';
+import type { Sessions, UpgradeRequest } from '../core/session.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { RefusalCounter } from '../metrics/refusals.js';
 import type { GatewayError } from '../errors.js';
 import uws from './uws.js';
 import { sendError } from './http.js';
@@ -21,7 +24,36 @@ export interface WebSocketSettings {
  * and private fields, so the socket holds only a reference to the Connection.
  */
 interface SocketData {
-  readonly conn: Connection;
+  /** undefined for a refused browser upgrade: the socket exists only to carry the refusal. */
+  readonly conn: Connection | undefined;
+  readonly refusal: Refusal | undefined;
+}
+
+/** Why a browser's upgrade was refused, sent as the close code and reason right after open. */
+interface Refusal {
+  readonly code: number;
+  readonly reason: string;
+}
+
+/** What the adapter needs besides the session core. */
+export interface WebSocketDeps {
+  sessions: Sessions;
+  metrics: Metrics;
+  /** Who may tell us the client's address (X-Forwarded-For / X-Real-IP). */
+  proxies: TrustedProxies;
+  /** Counts refusals per error code for the periodic summary line. */
+  refusals: RefusalCounter;
+}
+
+/** A close reason is at most 123 bytes of UTF-8 (RFC 6455 5.5: control frames carry at most 125). */
+const MAX_REASON_BYTES = 123;
+
+function closeReason(message: string): string {
+  if (Buffer.byteLength(message) <= MAX_REASON_BYTES) return message;
+  let cut = message;
+  // Leaves room for the 3-byte ellipsis; never ends on half a surrogate pair.
+  while (Buffer.byteLength(cut) > MAX_REASON_BYTES - 3 || /[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}…`;
 }
 
 /**
@@ -30,11 +62,17 @@ interface SocketData {
  * never reached because the core drops the socket on close.
  */
 class UwsClientSocket implements ClientSocket {
-  constructor(private readonly ws: WebSocket<SocketData>) {}
+  /** A send was refused at the hard limit (the drop is counted once per connection). */
+  dropped = false;
+
+  constructor(private readonly ws: WebSocket<SocketData>, private readonly metrics: Metrics) {}
 
   send(bytes: Uint8Array | string, binary: boolean): boolean {
     // 1: sent, 0: queued over the soft limit (still delivered), 2: dropped at the hard limit.
-    return this.ws.send(bytes, binary) !== 2;
+    if (this.ws.send(bytes, binary) !== 2) return true;
+    if (!this.dropped) this.metrics.inc('backpressure_drops_total');
+    this.dropped = true;
+    return false;
   }
 
   bufferedAmount(): number {
@@ -70,7 +108,8 @@ class UwsClientSocket implements ClientSocket {
  * Attaches the WebSocket endpoint: a thin adapter from uWS's handlers to the session
  * core (src/core/session.ts), which owns everything a connection does.
  */
-export function attachWebSocket(app: TemplatedApp, settings: WebSocketSettings, sessions: Sessions): void {
+export function attachWebSocket(app: TemplatedApp, settings: WebSocketSettings, deps: WebSocketDeps): void {
+  const { sessions, metrics } = deps;
   app.ws<SocketData>(settings.path, {
     maxPayloadLength: settings.maxMessageBytes,
     // Above the soft limit a client has WriteTimeout to catch up (see the session's
@@ -83,44 +122,86 @@ export function attachWebSocket(app: TemplatedApp, settings: WebSocketSettings, 
     sendPingsAutomatically: false,
     compression: settings.compression ? uws.SHARED_COMPRESSOR : uws.DISABLED,
 
-    upgrade: (res, req, context) => upgrade(res, req, context, sessions),
+    upgrade: (res, req, context) => upgrade(res, req, context, deps),
 
-    open: (ws) => sessions.opened(ws.getUserData().conn, new UwsClientSocket(ws)),
+    open: (ws) => {
+      const { conn, refusal } = ws.getUserData();
+      if (conn !== undefined) {
+        sessions.opened(conn, new UwsClientSocket(ws, metrics));
+        return;
+      }
+      // A refused browser upgrade: never a session (no hub, no presence), just the close.
+      metrics.inc('upgrades_refused_in_band_total');
+      ws.end(refusal!.code, refusal!.reason);
+    },
 
     // The ArrayBuffer is valid only during this call; `frame` decodes synchronously and copies what it keeps.
-    message: (ws, message, isBinary) => sessions.frame(ws.getUserData().conn, new Uint8Array(message), isBinary),
+    message: (ws, message, isBinary) => {
+      const conn = ws.getUserData().conn;
+      if (conn !== undefined) sessions.frame(conn, new Uint8Array(message), isBinary);
+    },
 
-    drain: (ws) => sessions.drained(ws.getUserData().conn),
+    drain: (ws) => {
+      const conn = ws.getUserData().conn;
+      if (conn !== undefined) sessions.drained(conn);
+    },
 
-    close: (ws, code) => sessions.closed(ws.getUserData().conn, code),
+    close: (ws, code) => {
+      const conn = ws.getUserData().conn;
+      if (conn === undefined) return;
+      // uWS drops a connection whose buffer passes the hard limit on a publish without
+      // telling anyone: it shows as an abnormal close (1006) of a connection the sweep
+      // last saw over the soft limit. (Its buffer can no longer be read here.)
+      const socket = conn.socket;
+      if (code === 1006 && conn.slowSince >= 0 && socket instanceof UwsClientSocket && !socket.dropped) metrics.inc('backpressure_drops_total');
+      sessions.closed(conn, code);
+    },
   });
 }
 
-function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, sessions: Sessions): void {
+function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, deps: WebSocketDeps): void {
   // Everything from req must be read now: it is only valid during this call.
   const key = req.getHeader('sec-websocket-key');
   const extensions = req.getHeader('sec-websocket-extensions');
-  const request = {
-    ip: Buffer.from(res.getRemoteAddressAsText()).toString(),
+  const origin = req.getHeader('origin');
+  const request: UpgradeRequest = {
+    ip: deps.proxies.clientAddress(
+      Buffer.from(res.getRemoteAddressAsText()).toString(),
+      req.getHeader('x-forwarded-for'),
+      req.getHeader('x-real-ip'),
+    ),
     token: bearerToken(req.getHeader('authorization')) || req.getQuery('token') || '',
     protocolHeader: req.getHeader('sec-websocket-protocol'),
     formatQuery: req.getQuery('format') ?? '',
+    origin,
   };
   let aborted = false;
   res.onAborted(() => {
     aborted = true;
   });
   // admit() reserves the caps synchronously, before its first await.
-  sessions.admit(request, () => aborted).then(
+  deps.sessions.admit(request, () => aborted).then(
     ({ conn, protocol }) => {
       if (!aborted) {
         // uWS runs `open` inside upgrade().
-        res.cork(() => res.upgrade<SocketData>({ conn }, key, protocol, extensions, context));
+        res.cork(() => res.upgrade<SocketData>({ conn, refusal: undefined }, key, protocol, extensions, context));
       }
-      sessions.settleUpgrade(conn);
+      deps.sessions.settleUpgrade(conn);
     },
     (err: GatewayError) => {
-      if (!aborted) sendError(res, err, true);
+      deps.refusals.count(err.code);
+      if (aborted) return;
+      if (origin === '') {
+        sendError(res, err, true);
+        return;
+      }
+      // A page never sees an HTTP status of a refused WebSocket upgrade (only error and
+      // close 1006), so for browsers the upgrade completes and the refusal arrives as
+      // the close code and reason. The subprotocol echoed must be one the page offered,
+      // or the browser fails the handshake before it reads the close.
+      const refusal: Refusal = { code: err.closeCode, reason: closeReason(err.message) };
+      const offered = request.protocolHeader.split(',')[0]!.trim();
+      res.cork(() => res.upgrade<SocketData>({ conn: undefined, refusal }, key, offered, '', context));
     },
   );
 }

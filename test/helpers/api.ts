@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
-import { pack, unpack } from 'msgpackr';
+import { pack } from 'msgpackr';
+import { unpackWire } from './client.js';
 
 export const API_KEY = 'test-api-key-0123456789abcdef';
 
@@ -34,7 +35,7 @@ export async function call(baseUrl: string, method: string, path: string, opts: 
   const type = res.headers.get('content-type') ?? '';
   let parsed: unknown;
   if (bytes.length === 0) parsed = undefined;
-  else if (type === 'application/msgpack') parsed = unpack(bytes);
+  else if (type === 'application/msgpack') parsed = unpackWire(bytes);
   else parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
   return { status: res.status, headers: res.headers, body: parsed };
 }

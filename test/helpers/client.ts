@@ -1,5 +1,16 @@
 import WebSocket from 'ws';
-import { pack, unpack } from 'msgpackr';
+import { pack, Unpackr, type Options } from 'msgpackr';
+
+/**
+ * Decodes server MessagePack as a JavaScript client would want it: the gateway writes
+ * every integer as a MessagePack integer (timestamps as uint64), which msgpackr's
+ * default decoder turns into bigint; 'auto' gives numbers while they are safe.
+ * ('auto' exists in msgpackr 2.x but not in its type declarations.)
+ */
+const wire = new Unpackr({ mapsAsObjects: true, int64AsType: 'auto' } as unknown as Options);
+export function unpackWire(bytes: Uint8Array): unknown {
+  return wire.unpack(bytes);
+}
 
 export type Frame = { type: string; id?: string; data?: any };
 export type Format = 'json' | 'msgpack';
@@ -30,7 +41,7 @@ export class TestClient {
   private constructor(readonly ws: WebSocket, readonly format: Format) {
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
     ws.on('message', (data: Buffer, isBinary: boolean) => {
-      const frame = (isBinary ? unpack(data) : JSON.parse(data.toString('utf8'))) as Frame;
+      const frame = (isBinary ? unpackWire(data) : JSON.parse(data.toString('utf8'))) as Frame;
       this.frames.push(frame);
       this.#waiters = this.#waiters.filter((w) => {
         if (!w.match(frame)) return true;

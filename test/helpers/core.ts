@@ -93,7 +93,8 @@ export function createCore(opts: CoreOptions = {}) {
   const inbox = opts.inbox ?? new MemoryInbox({ maxPerUser: 100, ttlMs: 60_000 });
   const store = opts.presenceStore ?? new MemoryPresenceStore();
   const nodeId = 'node-test';
-  const hub = new Hub({ fanout, broker, nodeId, log, now: clock.now, ...(opts.lingerMs !== undefined ? { lingerMs: opts.lingerMs } : {}) });
+  const metrics = new Metrics();
+  const hub = new Hub({ fanout, broker, nodeId, log, now: clock.now, metrics, ...(opts.lingerMs !== undefined ? { lingerMs: opts.lingerMs } : {}) });
   const maxConnPerUser = opts.maxConnPerUser ?? 5;
   const perUserPolicy = opts.perUserPolicy ?? 'reject';
   const presence = new PresenceService({
@@ -103,8 +104,7 @@ export function createCore(opts: CoreOptions = {}) {
     settings: { limit: { max: maxConnPerUser, policy: perUserPolicy }, nodeLease: 15_000, offlineGrace: 0, maxWatch: 10, groupEvents: false },
     log,
   });
-  const messaging = new Messaging({ hub, inbox, ids: new IdGenerator('m'), isVisible: (u) => presence.isVisible(u), nodeId, dedupWindow: 120_000 });
-  const metrics = new Metrics();
+  const messaging = new Messaging({ hub, inbox, ids: new IdGenerator('m'), isVisible: (u) => presence.isVisible(u), nodeId, dedupWindow: 120_000, metrics });
   const rate = opts.rate ?? { messagesPerSecond: 1000, burst: 1000 };
   const userRate = new UserRateLimiter(rate);
   const admission = new Admission(hub, { maxConn: opts.maxConn ?? 100, maxConnPerUser, perUserPolicy });

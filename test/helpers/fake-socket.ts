@@ -1,4 +1,4 @@
-import { unpack } from 'msgpackr';
+import { unpackWire } from './client.js';
 import type { ClientSocket } from '../../src/core/client-socket.js';
 import type { Fanout } from '../../src/core/hub.js';
 import type { Broker, BrokerHandler, BrokerMessage } from '../../src/engine/broker.js';
@@ -58,7 +58,7 @@ export class FakeSocket implements ClientSocket {
 
   send(bytes: Uint8Array | string, binary: boolean): boolean {
     if (this.refuse) return false;
-    this.frames.push((binary ? unpack(bytes as Uint8Array) : JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8'))) as Frame);
+    this.frames.push((binary ? unpackWire(bytes as Uint8Array) : JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8'))) as Frame);
     return true;
   }
 

@@ -41,7 +41,7 @@ t.test('JSON: envelope', async (t) => {
     ['string', utf8('"ping"'), /got a string$/],
     ['null', utf8('null'), /got null$/],
     ['array', utf8('[{"type":"ping"}]'), /got an array$/],
-    ['missing type', utf8('{"id":"r1"}'), /^type: expected a string, one of message, join, leave, group, broadcast, ping, status, watch, unwatch, presence, ack, sync, history$/, 'r1'],
+    ['missing type', utf8('{"id":"r1"}'), /^type: expected a string, one of message, join, leave, group, broadcast, ping, status, watch, unwatch, presence, ack, sync, history, refresh$/, 'r1'],
     ['numeric type', utf8('{"type":5,"id":"r1"}'), /^type: expected a string/, 'r1'],
     ['unknown type', utf8('{"type":"x","id":"r1"}'), /^unknown type 'x'$/, 'r1'],
     ['server-only type', utf8('{"type":"pong","id":"r1"}'), /^unknown type 'pong'$/, 'r1'],

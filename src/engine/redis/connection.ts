@@ -187,6 +187,7 @@ export class RedisHealth {
   readonly #log: Logger;
   readonly #tracked = new Map<RedisClient, Tracked>();
   readonly #recovered: (() => void)[] = [];
+  readonly #lost: (() => void)[] = [];
   #recoveryTimer: NodeJS.Timeout | undefined;
   /** Latency probes: per probed client, when its unanswered PING was sent (0: none outstanding). */
   readonly #probes = new Map<RedisClient, { role: string; sentAt: number; stalled: boolean; timer: NodeJS.Timeout }>();
@@ -203,6 +204,11 @@ export class RedisHealth {
    */
   onRecovered(callback: () => void): void {
     this.#recovered.push(callback);
+  }
+
+  /** Registers a callback run when a connection that was ready is lost (once per loss). */
+  onLost(callback: () => void): void {
+    this.#lost.push(callback);
   }
 
   /** True while recoveries are being coalesced: the onRecovered callbacks will run shortly. */
@@ -344,6 +350,15 @@ export class RedisHealth {
       this.#log.warn({ role: entry.role, err: entry.lastError }, previous === 'ready'
         ? 'redis connection lost; reconnecting'
         : 'redis unreachable; retrying in the background');
+      if (previous === 'ready') {
+        for (const callback of this.#lost) {
+          try {
+            callback();
+          } catch (err) {
+            this.#log.error({ err: errorText(err) }, 'redis loss callback threw');
+          }
+        }
+      }
     }
   }
 }

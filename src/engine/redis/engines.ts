@@ -60,6 +60,7 @@ export async function createRedisEngines(
     idempotency,
     notReadyReason: () => health.notReadyReason(),
     onRecovered: (callback) => health.onRecovered(callback),
+    onLost: (callback) => health.onLost(callback),
     close: async () => {
       if (closed) return;
       closed = true;

@@ -7,6 +7,8 @@ import type { ContentFilter } from '../../core/filter/content-filter.js';
 import type { PresenceStore } from '../../engine/presence.js';
 import type { Metrics } from '../../metrics/registry.js';
 import type { RateWindow } from '../../metrics/rates.js';
+import type { Alerts } from '../../metrics/alerts.js';
+import type { Vitals } from '../../metrics/vitals.js';
 
 /** What the API's handlers act on: the same services the WebSocket side uses. */
 export interface ApiServices {
@@ -21,6 +23,10 @@ export interface ApiServices {
   presenceStore: PresenceStore;
   metrics: Metrics;
   rates: RateWindow;
+  /** Latency, error rate and event-loop delay over the last 10 s. */
+  vitals: Vitals;
+  /** The alert rules and their states. */
+  alerts: Alerts;
   nodeId: string;
   /** Milliseconds since the epoch when the gateway started. */
   startedAt: number;

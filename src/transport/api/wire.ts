@@ -5,7 +5,7 @@
  * forbidden keys), so nothing reaches a handler that a WebSocket client could not send.
  */
 import { GatewayError } from '../../errors.js';
-import { encodeMsgpack, MsgpackScanError, scanMsgpack, unpackScanned } from '../../protocol/msgpack.js';
+import { encodeWireMsgpack, MsgpackScanError, scanMsgpack, unpackScanned } from '../../protocol/msgpack.js';
 import { checkValue, type CodecLimits } from '../../protocol/validate.js';
 
 export type BodyFormat = 'json' | 'msgpack';
@@ -81,6 +81,6 @@ export function decodeBody(bytes: Uint8Array, format: BodyFormat, limits: CodecL
 
 /** An answer's bytes and content type in the requested format. */
 export function encodeAnswer(body: unknown, format: BodyFormat): { bytes: Uint8Array | string; contentType: string } {
-  if (format === 'msgpack') return { bytes: encodeMsgpack(body), contentType: 'application/msgpack' };
+  if (format === 'msgpack') return { bytes: encodeWireMsgpack(body), contentType: 'application/msgpack' };
   return { bytes: JSON.stringify(body), contentType: 'application/json' };
 }
