@@ -22,9 +22,9 @@ export type CloseAction =
   | { kind: 'reconnect'; slow: boolean }
   /** The token expired (4011): fetch a new one and reconnect at once. */
   | { kind: 'new-token' }
-  /** Refused authentication (4001, 401, 4003): reconnect only if getToken gives another token. */
+  /** Refused authentication (4001, 401): reconnect only if getToken gives another token. */
   | { kind: 'auth' }
-  /** Do not reconnect (4008 evicted, 4010 disconnected by the server). */
+  /** Do not reconnect (4008 evicted, 4010 disconnected by the server, 4003/403 origin or access refused). */
   | { kind: 'stop' };
 
 /**
@@ -33,14 +33,14 @@ export type CloseAction =
  */
 export function closeAction(code: number, upgradeStatus?: number): CloseAction {
   if (upgradeStatus === 401) return { kind: 'auth' };
-  if (upgradeStatus === 403) return { kind: 'auth' };
+  if (upgradeStatus === 403) return { kind: 'stop' };
   if (upgradeStatus === 429) return { kind: 'reconnect', slow: true };
   switch (code) {
     case 4001:
-    case 4003:
       return { kind: 'auth' };
     case 4011:
       return { kind: 'new-token' };
+    case 4003:
     case 4008:
     case 4010:
       return { kind: 'stop' };

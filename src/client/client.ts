@@ -293,7 +293,8 @@ export class Client {
     if (!this.#opts.reconnect) return stopFor(`the connection closed (${code}) and reconnect is off`);
     switch (action.kind) {
       case 'stop':
-        return stopFor(code === 4008 ? 'evicted by a newer connection of the same user (4008)' : `disconnected by the server (${code})`);
+        return stopFor(code === 4008 ? 'evicted by a newer connection of the same user (4008)'
+          : code === 4010 ? 'disconnected by the server (4010)' : `access refused (${this.#upgradeStatus ?? code}: ${reason})`);
       case 'auth': {
         const refused = this.#token;
         const next = await this.#freshToken();
@@ -537,7 +538,7 @@ export class Client {
   // ---- token refresh ---------------------------------------------------------
 
   #scheduleRefresh(): void {
-    if (this.#getToken === undefined || !this.#refreshSupported || this.#token === undefined) return;
+    if (this.#getToken === undefined || !this.#refreshSupported || this.#token === undefined || this.#opts.refreshBefore <= 0) return;
     const exp = tokenExpiry(this.#token);
     if (exp === undefined) return;
     const now = Date.now();

@@ -44,7 +44,11 @@ export interface ConnectOptions {
   pingInterval?: number;
   /** No frame at all (not even a pong) for this many ms: the socket is dead, reconnect (default 35000). */
   livenessTimeout?: number;
-  /** Refresh the token on the live connection this many ms before its `exp` (default 60000, at most half its lifetime). */
+  /**
+   * Refresh the token on the live connection (`refresh` frame) this many ms before its
+   * `exp` (default 60000, at most half its lifetime). 0: no live refresh; the gateway's
+   * 4011 at `exp` then leads to a reconnect with a token from getToken.
+   */
   refreshBefore?: number;
 }
 

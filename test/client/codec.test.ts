@@ -45,7 +45,8 @@ t.test('full-jitter backoff and close-code decisions', async (t) => {
   for (const code of [1000, 1006, 1011, 1012, 1013, 4000]) t.same(closeAction(code), { kind: 'reconnect', slow: false }, `${code}: reconnect`);
   for (const code of [1008, 4029]) t.same(closeAction(code), { kind: 'reconnect', slow: true }, `${code}: slowly`);
   t.same(closeAction(1006, 429), { kind: 'reconnect', slow: true }, 'upgrade 429: slowly');
-  for (const code of [4008, 4010]) t.same(closeAction(code), { kind: 'stop' }, `${code}: stop`);
+  for (const code of [4003, 4008, 4010]) t.same(closeAction(code), { kind: 'stop' }, `${code}: stop`);
+  t.same(closeAction(1006, 403), { kind: 'stop' }, 'upgrade 403: stop');
   t.same(closeAction(4001), { kind: 'auth' });
   t.same(closeAction(1006, 401), { kind: 'auth' });
   t.same(closeAction(4011), { kind: 'new-token' });

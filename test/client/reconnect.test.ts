@@ -1,7 +1,7 @@
 import t from 'tap';
 import { startGateway } from '../helpers/gateway.js';
 import { spawnGateway } from '../helpers/process.js';
-import { token } from '../helpers/tokens.js';
+import { TEST_SECRET, token } from '../helpers/tokens.js';
 import { freePort, sdk, until } from '../helpers/sdk.js';
 
 const OPEN_ROOMS = { Groups: { Open: ['room:*'] } };
@@ -146,6 +146,25 @@ t.test('an expired token is replaced through getToken', async (t) => {
   t.match(await gina.client.send('gina', 'note to self'), { status: 'delivered' });
 });
 
+t.test('4011 (token expired): a new token from getToken and an immediate reconnect', async (t) => {
+  const gw = await startGateway(t, { Auth: { Secret: TEST_SECRET, ClockTolerance: '0s' } });
+  let calls = 0;
+  const getToken = async (): Promise<string> => {
+    calls++;
+    return token({ sub: 'kim' }, { expiresIn: calls === 1 ? '2s' : '1h' });
+  };
+  const kim = sdk(t, { url: gw.url, getToken, refreshBefore: 0 });
+  await kim.next('connected');
+  const mark = kim.log.length;
+  const gone = await kim.next('disconnected', undefined, 6000, mark);
+  t.equal(gone.code, 4011);
+  t.equal(gone.willReconnect, true);
+  t.equal((await kim.next('reconnecting', undefined, 5000, mark)).delay, 0, 'at once, no backoff');
+  t.equal((await kim.next('connected', (d) => d.reconnected, 5000, mark)).reconnected, true);
+  t.equal(calls, 2, 'one new token');
+  t.match(await kim.client.send('kim', 'renewed'), { status: 'delivered' });
+});
+
 t.test('a refused token without getToken stops the client', async (t) => {
   const gw = await startGateway(t);
   const hank = sdk(t, { url: gw.url, token: await token({ sub: 'hank', exp: Math.floor(Date.now() / 1000) - 3600 }), minReconnectDelay: 50 });
@@ -156,7 +175,7 @@ t.test('a refused token without getToken stops the client', async (t) => {
   t.equal(hank.client.state, 'closed');
 });
 
-t.test('refreshes the token before exp; a gateway without the refresh frame leaves the connection up', async (t) => {
+t.test('refreshes the token on the live connection before exp, so the gateway never closes it with 4011', async (t) => {
   const gw = await startGateway(t);
   let calls = 0;
   const getToken = async (): Promise<string> => {
@@ -165,7 +184,11 @@ t.test('refreshes the token before exp; a gateway without the refresh frame leav
   };
   const ivy = sdk(t, { url: gw.url, getToken, refreshBefore: 3500 });
   await ivy.next('connected');
+  const firstExp = Date.now() + 4000;
   await until(() => calls >= 2, 5000, 'a refresh before exp');
+  // The first token's exp (+ the 5 s clock tolerance) passes: without the refresh this is a 4011 within about a second.
+  const closed = await ivy.next('disconnected', undefined, firstExp + 5000 + 1500 - Date.now()).then(() => true, () => false);
+  t.equal(closed, false, 'still connected past the first token\'s expiry');
   t.match(await ivy.client.send('ivy', 'still here'), { status: 'delivered' });
   t.equal(ivy.events('disconnected').length, 0, 'no disconnect');
   t.equal(ivy.events('error').length, 0, 'an unsupported refresh is not an application error');
