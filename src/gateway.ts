@@ -151,7 +151,9 @@ export class Gateway {
     );
     const admission = new Admission(hub, { maxConn: config.server.maxConn, maxConnPerUser: config.limits.maxConnPerUser, perUserPolicy: config.limits.perUserPolicy });
     const membership = new Membership({ hub, presence, maxGroupsPerConn: config.limits.maxGroupsPerConn });
-    const filter = new ContentFilter(config.filter, log.child({ module: 'filter' }), (action) => metrics.counter('filter_hits_total', action).inc());
+    // Both series exist from the start (at 0), resolved once.
+    const filterHits = { reject: metrics.counter('filter_hits_total', 'reject'), mask: metrics.counter('filter_hits_total', 'mask') };
+    const filter = new ContentFilter(config.filter, log.child({ module: 'filter' }), (action) => filterHits[action].inc());
     const rooms = new Rooms({
       hub,
       policy: groupPolicy,

@@ -81,6 +81,8 @@ export class ClientHandler {
       }
       case 'group': {
         const data = frame.data;
+        // Refused frames are answered at once, before any resend bookkeeping.
+        this.deps.rooms.checkPublish(conn, data.group);
         const publish = () => this.deps.rooms.publish(conn, data);
         reply(id === undefined ? await publish() : await this.deps.resends.once(userId, 'group', id, frameFingerprint('group', data.group, [data.content, data.important === true]), publish));
         return;

@@ -178,14 +178,19 @@ export class Rooms {
    * @throws FORBIDDEN, CONTENT_REJECTED (nothing delivered, stored or counted).
    */
   async publish(conn: Connection, data: GroupIn['data']): Promise<AckOut['data']> {
-    const { policy } = this.#deps;
     const group = data.group;
+    this.checkPublish(conn, group);
+    const content = this.#deps.filter.apply('group', data.content);
+    return this.#publish(conn.principal.userId, group, content, data.important === true);
+  }
+
+  /** @throws FORBIDDEN when the connection may not publish to `group` (its rule's Publish). */
+  checkPublish(conn: Connection, group: string): void {
+    const { policy } = this.#deps;
     if (!policy.mayPublish(conn.principal, group, conn.groups.has(group))) {
       throw new GatewayError('FORBIDDEN', conn.groups.has(group) || policy.rule(group).publish !== 'members'
         ? `may not publish to ${group}` : `not a member of ${group}`);
     }
-    const content = this.#deps.filter.apply('group', data.content);
-    return this.#publish(conn.principal.userId, group, content, data.important === true);
   }
 
   /**

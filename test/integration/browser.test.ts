@@ -33,11 +33,13 @@ function attempt(url: string, opts: { origin?: string; token?: string; protocols
   });
 }
 
+/** A metric's value, summed over its label values (0 when no series exists yet). */
 async function metric(httpUrl: string, name: string): Promise<number> {
   const text = await (await fetch(`${httpUrl}/metrics`)).text();
-  const m = new RegExp(`^switchboard_${name} (\\d+)$`, 'm').exec(text);
-  if (m === null) throw new Error(`metric ${name} missing`);
-  return Number(m[1]);
+  if (!text.includes(`# TYPE switchboard_${name} `)) throw new Error(`metric ${name} missing`);
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^switchboard_${name}(?:\\{[^}]*\\})? (\\d+)$`, 'gm'))) sum += Number(m[1]);
+  return sum;
 }
 
 t.test('a browser refused for a bad token gets close 4001 with the reason; a client without Origin keeps HTTP 401', async (t) => {

@@ -15,32 +15,15 @@
  * de-duplication record (the key hex-encoded, so that no client-chosen key can make a
  * record's name look like another key kind, e.g. end in `:t`).
  */
+import { crc16, keySlot } from './slot.js';
 
 /** The user topic, as src/core/topics.ts names it (`topics.user`); the engine cannot import core. */
 export const USER_TOPIC_PREFIX = 'u:';
 
 const SLOTS = 16_384;
 
-/** CRC16/XMODEM (poly 0x1021, init 0), the checksum Redis Cluster uses for key slots. */
-function crc16(bytes: Uint8Array): number {
-  let crc = 0;
-  for (const byte of bytes) {
-    crc ^= byte << 8;
-    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc;
-}
-
 /** The hash slot Redis Cluster assigns to a key or a sharded channel (honouring `{hash tags}`). */
-export function hashSlot(name: string): number {
-  const bytes = Buffer.from(name, 'utf8');
-  const open = bytes.indexOf(0x7b);
-  if (open !== -1) {
-    const close = bytes.indexOf(0x7d, open + 1);
-    if (close > open + 1) return crc16(bytes.subarray(open + 1, close)) % SLOTS;
-  }
-  return crc16(bytes) % SLOTS;
-}
+export const hashSlot = keySlot;
 
 /** slot -> a decimal string hashing to it; built on first use (about 170,000 checksums, once). */
 let tags: string[] | undefined;

@@ -1,5 +1,5 @@
 /** CRC16-CCITT (XMODEM), the hash Redis Cluster uses for key slots. */
-function crc16(bytes: Uint8Array): number {
+export function crc16(bytes: Uint8Array): number {
   let crc = 0;
   for (const byte of bytes) {
     crc ^= byte << 8;
