@@ -1,10 +1,12 @@
 import { backoffDelay, closeAction, type CloseAction } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { SwitchboardError } from './errors.js';
-import { decodeMsgpack, encodeMsgpack } from './msgpack.js';
+import { resolveOptions, type ResolvedOptions } from './options.js';
 import { Outbox, type Pending } from './outbox.js';
 import { InboxReceiver } from './receiver.js';
+import { Subscriptions } from './subscriptions.js';
 import { randomPrefix, tokenExpiry } from './token.js';
+import { decodeFrame, encodeFrame, type WireFrame } from './wire.js';
 import type {
   ClientEvents, ConnectOptions, Format, GroupData, JoinAck, MessageData, PresenceAnswer, PublishAck,
   SendAck, SettableStatus, WatchAck, WebSocketConstructor, WebSocketLike,
@@ -24,9 +26,6 @@ const STABLE_MS = 5000;
 
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
-/** The position reached in a joined group's history (for `join {since}` after a reconnect). */
-interface GroupPosition { offset: number; epoch: string }
-
 /**
  * A Switchboard connection that keeps itself alive. Calls return promises settled by
  * the server's answer; frames issued while disconnected wait in the outbox and leave in
@@ -35,9 +34,7 @@ interface GroupPosition { offset: number; epoch: string }
  * exactly once and in `seq` order, and are acknowledged for the application.
  */
 export class Client {
-  readonly #opts: Required<Omit<ConnectOptions, 'token' | 'getToken' | 'outbox' | 'ack' | 'WebSocket'>> & {
-    maxCount: number; maxAge: number; ackEvery: number; ackInterval: number;
-  };
+  readonly #opts: ResolvedOptions;
   readonly #WS: WebSocketConstructor;
   readonly #getToken: (() => string | Promise<string>) | undefined;
   readonly #events: Emitter<ClientEvents>;
@@ -56,36 +53,13 @@ export class Client {
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshSupported = true;
-  readonly #groups = new Map<string, GroupPosition | undefined>();
-  readonly #watching = new Set<string>();
-  #status: SettableStatus | undefined;
-  /** Direct messages held behind a seq gap until the `sync` asking for it is answered. */
-  #held: MessageData[] | undefined;
+  readonly #subs = new Subscriptions();
 
   constructor(options: ConnectOptions) {
-    if (typeof options.url !== 'string' || options.url === '') throw new TypeError('connect: url is required');
-    if (options.token === undefined && options.getToken === undefined) throw new TypeError('connect: token or getToken is required');
-    const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (WS === undefined) throw new TypeError('connect: no global WebSocket here; pass the constructor as the WebSocket option (e.g. the ws package)');
-    this.#WS = WS;
+    this.#opts = resolveOptions(options);
+    this.#WS = this.#opts.WebSocket;
     this.#getToken = options.getToken;
     this.#token = options.token;
-    this.#opts = {
-      url: options.url,
-      format: options.format ?? 'json',
-      timeout: options.timeout ?? 10_000,
-      minReconnectDelay: options.minReconnectDelay ?? 500,
-      maxReconnectDelay: options.maxReconnectDelay ?? 20_000,
-      reconnect: options.reconnect ?? true,
-      maxCount: options.outbox?.maxCount ?? 1000,
-      maxAge: options.outbox?.maxAge ?? 60_000,
-      ackEvery: options.ack?.every ?? 50,
-      ackInterval: options.ack?.interval ?? 200,
-      pingInterval: options.pingInterval ?? 15_000,
-      livenessTimeout: options.livenessTimeout ?? 35_000,
-      refreshBefore: options.refreshBefore ?? 60_000,
-    };
-    if (this.#opts.format !== 'json' && this.#opts.format !== 'msgpack') throw new TypeError(`connect: format must be 'json' or 'msgpack'`);
     this.#events = new Emitter((err, event) => {
       if (event === 'error') return;
       this.#events.emit('error', new SwitchboardError('HANDLER', `a '${String(event)}' handler threw: ${err instanceof Error ? err.message : String(err)}`));
@@ -95,6 +69,11 @@ export class Client {
       ackEvery: this.#opts.ackEvery,
       ackInterval: this.#opts.ackInterval,
       sendAck: (upTo, epoch) => this.#write({ type: 'ack', data: epoch === undefined ? { upTo } : { upTo, epoch } }),
+      deliver: (m) => this.#events.emit('message', m as MessageData),
+      sync: (after) => this.#request('sync', { after }),
+      syncFailed: (after, err) => {
+        if (err.code !== 'CLOSED') this.#events.emit('error', new SwitchboardError(err.code, `asking for inbox messages after seq ${after} failed: ${err.message}`, err.details));
+      },
     });
     this.#tick = setInterval(() => this.#onTick(), TICK_MS);
     void this.#open();
@@ -136,31 +115,31 @@ export class Client {
 
   /** Joins a group; it is re-joined after every reconnect (recovering missed history when the group keeps it) until `leave`. */
   async join(group: string): Promise<JoinAck> {
-    const known = this.#groups.get(group);
-    const ack = await this.#request('join', known === undefined ? { group } : { group, since: known }) as JoinAck;
-    this.#joined(group, ack, known !== undefined);
+    const { data, since } = this.#subs.joinData(group);
+    const ack = await this.#request('join', data) as JoinAck;
+    this.#subs.joined(group, ack, since !== undefined);
     return ack;
   }
 
   async leave(group: string): Promise<{ status: 'ok'; group: string }> {
-    this.#groups.delete(group);
+    this.#subs.left(group);
     return this.#request('leave', { group }) as Promise<{ status: 'ok'; group: string }>;
   }
 
   /** Sets this user's status; restored after every reconnect. */
   async setStatus(status: SettableStatus): Promise<{ status: 'ok' }> {
-    this.#status = status;
+    this.#subs.status(status);
     return this.#request('status', { status }) as Promise<{ status: 'ok' }>;
   }
 
   /** Watches users' status (`status` events); re-watched after every reconnect. */
   watch(users: string[]): Promise<WatchAck> {
-    for (const u of users) this.#watching.add(u);
+    this.#subs.watch(users);
     return this.#request('watch', { users: [...users] }) as Promise<WatchAck>;
   }
 
   unwatch(users: string[]): Promise<WatchAck> {
-    for (const u of users) this.#watching.delete(u);
+    this.#subs.unwatch(users);
     return this.#request('unwatch', { users: [...users] }) as Promise<WatchAck>;
   }
 
@@ -235,38 +214,20 @@ export class Client {
 
   /** Re-joins groups (recovering from the last position), re-watches, restores the status. */
   #restore(): void {
-    for (const [group, since] of this.#groups) {
-      const { entry, promise } = this.#outbox.add('join', since === undefined ? { group } : { group, since });
+    for (const frame of this.#subs.restoreFrames()) {
+      const { entry, promise } = this.#outbox.add(frame.type, frame.data);
       if (entry !== undefined) this.#writeEntry(entry);
       promise.then(
-        (ack) => this.#joined(group, ack as JoinAck, since !== undefined),
+        (ack) => {
+          if (frame.group !== undefined) this.#subs.joined(frame.group, ack as JoinAck, frame.since !== undefined);
+        },
         (err: SwitchboardError) => {
-          this.#groups.delete(group);
+          if (frame.group !== undefined) this.#subs.left(frame.group);
           if (err.code === 'CLOSED') return;
-          this.#events.emit('error', new SwitchboardError(err.code, `re-joining ${group} failed: ${err.message}`, err.details));
+          this.#events.emit('error', new SwitchboardError(err.code, `restoring ${frame.type} ${frame.group ?? ''} failed: ${err.message}`, err.details));
         },
       );
     }
-    if (this.#watching.size > 0) this.#internal('watch', { users: [...this.#watching] });
-    if (this.#status !== undefined && this.#status !== 'online') this.#internal('status', { status: this.#status });
-  }
-
-  #internal(type: string, data: unknown): void {
-    const { entry, promise } = this.#outbox.add(type, data);
-    if (entry !== undefined) this.#writeEntry(entry);
-    promise.catch((err: SwitchboardError) => err.code !== 'CLOSED' && this.#events.emit('error', new SwitchboardError(err.code, `restoring ${type} failed: ${err.message}`, err.details)));
-  }
-
-  #joined(group: string, ack: JoinAck, hadSince: boolean): void {
-    // A recovered join is followed by the replayed messages, which advance the position
-    // themselves; taking the ack's offset now would drop them as already seen.
-    if (hadSince && ack.recovered === true) {
-      if (!this.#groups.has(group)) this.#groups.set(group, undefined);
-      return;
-    }
-    const position = typeof ack.offset === 'number' && typeof ack.epoch === 'string' && ack.epoch !== ''
-      ? { offset: ack.offset, epoch: ack.epoch } : undefined;
-    this.#groups.set(group, position);
   }
 
   #onClose(ws: WebSocketLike, code: number, reason: string): void {
@@ -427,7 +388,7 @@ export class Client {
     if (ws === undefined || ws.readyState !== OPEN) return false;
     let bytes: string | Uint8Array;
     try {
-      bytes = this.#opts.format === 'msgpack' ? encodeMsgpack(frame) : JSON.stringify(frame);
+      bytes = encodeFrame(frame, this.#opts.format);
     } catch (err) {
       entry?.reject(new SwitchboardError('INVALID', `cannot encode the ${frame.type} frame: ${err instanceof Error ? err.message : String(err)}`));
       return entry === undefined ? false : true;
@@ -440,7 +401,7 @@ export class Client {
     if (ws !== this.#ws) return;
     this.#lastFrameAt = Date.now();
     this.#pingSent = false;
-    let frame: { type?: unknown; id?: unknown; data?: unknown };
+    let frame: WireFrame;
     try {
       frame = decodeFrame(raw);
     } catch (err) {
@@ -453,7 +414,7 @@ export class Client {
     switch (frame.type) {
       case 'message':
         if (entry !== undefined) break;
-        this.#onMessage(data as unknown as MessageData);
+        this.#inbox.receive(data as unknown as MessageData);
         return;
       case 'group':
         this.#onGroup(data as unknown as GroupData);
@@ -478,47 +439,8 @@ export class Client {
     if (entry !== undefined) entry.resolve(data);
   }
 
-  /**
-   * Direct messages: after a seq gap the following messages are held, and nothing past
-   * the gap is acknowledged, until a `sync {after}` has asked the server for what is
-   * missing; then everything held goes to the application in seq order, duplicates
-   * dropped. An acknowledgement past an undelivered message would delete it.
-   */
-  #onMessage(data: MessageData): void {
-    if (this.#held !== undefined) {
-      this.#held.push(data);
-      return;
-    }
-    const after = this.#inbox.gapBefore(data);
-    if (after === undefined) return this.#deliver(data);
-    const held: MessageData[] = [data];
-    this.#held = held;
-    const release = (): void => {
-      if (this.#held !== held) return;
-      this.#held = undefined;
-      held.sort((a, b) => a.seq - b.seq);
-      for (const m of held) this.#deliver(m);
-    };
-    this.#request('sync', { after }).then(release, (err: SwitchboardError) => {
-      if (err.code === 'CLOSED') return;
-      this.#events.emit('error', new SwitchboardError(err.code, `asking for inbox messages after seq ${after} failed: ${err.message}`, err.details));
-      release();
-    });
-  }
-
-  #deliver(data: MessageData): void {
-    if (this.#inbox.accept(data)) this.#events.emit('message', data);
-    this.#inbox.handled(data);
-  }
-
   #onGroup(data: GroupData): void {
-    const known = this.#groups.get(data.group);
-    if (typeof data.offset === 'number' && typeof data.epoch === 'string' && this.#groups.has(data.group)) {
-      // A recovered message can reach a member once more live from another node (protocol.md).
-      if (known !== undefined && known.epoch === data.epoch && data.offset <= known.offset) return;
-      this.#groups.set(data.group, { offset: data.offset, epoch: data.epoch });
-    }
-    this.#events.emit('group', data);
+    if (this.#subs.fresh(data)) this.#events.emit('group', data);
   }
 
   #onRefusal(entry: Pending, data: Record<string, unknown>): void {
@@ -563,16 +485,6 @@ export class Client {
       else this.#events.emit('error', new SwitchboardError(e.code, `token refresh refused: ${e.message}`, e.details));
     }
   }
-}
-
-function decodeFrame(raw: unknown): { type?: unknown; id?: unknown; data?: unknown } {
-  let value: unknown;
-  if (typeof raw === 'string') value = JSON.parse(raw);
-  else if (raw instanceof ArrayBuffer) value = decodeMsgpack(new Uint8Array(raw));
-  else if (ArrayBuffer.isView(raw)) value = decodeMsgpack(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength));
-  else throw new TypeError(`unexpected frame payload ${typeof raw}`);
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new TypeError('a frame is not an object');
-  return value as { type?: unknown; id?: unknown; data?: unknown };
 }
 
 /** Opens a client; it connects (and reconnects) by itself. See `ConnectOptions`. */

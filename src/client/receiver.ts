@@ -16,11 +16,21 @@ const MID_MEMORY = 10_000;
 export interface ReceiverOptions {
   ackEvery: number;
   ackInterval: number;
+  /** Hands a new message to the application. */
+  deliver: (m: InboxMessage) => void;
+  /** Sends `sync {after}`; settles after the server replayed what it still holds. */
+  sync: (after: number) => Promise<unknown>;
+  syncFailed: (after: number, err: { code: string; message: string; details: Record<string, unknown> }) => void;
   /** Writes one ack frame; false when no socket is open (the ack is then redone after the replay). */
   sendAck: (upTo: number, epoch: string | undefined) => boolean;
 }
 
+/** The fields of a direct message the receiver reads. */
+export interface InboxMessage { mid: string; seq: number; epoch?: string }
+
 export class InboxReceiver {
+  /** Messages held behind a seq gap until the `sync` asking for it is answered. */
+  #held: InboxMessage[] | undefined;
   #epoch: string | undefined;
   #lastSeq = 0;
   #mids = new Set<string>();
@@ -34,6 +44,39 @@ export class InboxReceiver {
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly opts: ReceiverOptions) {}
+
+  /**
+   * Every direct message from the server, in arrival order. After a seq gap the
+   * following messages are held, and nothing past the gap is acknowledged, until a
+   * `sync {after}` has asked the server for what is missing; then everything held goes
+   * to the application in seq order, duplicates dropped. An acknowledgement past an
+   * undelivered message would delete it.
+   */
+  receive<M extends InboxMessage>(data: M): void {
+    if (this.#held !== undefined) {
+      this.#held.push(data);
+      return;
+    }
+    const after = this.gapBefore(data);
+    if (after === undefined) return this.#deliver(data);
+    const held: InboxMessage[] = [data];
+    this.#held = held;
+    const release = (): void => {
+      if (this.#held !== held) return;
+      this.#held = undefined;
+      held.sort((a, b) => a.seq - b.seq);
+      for (const m of held) this.#deliver(m);
+    };
+    this.opts.sync(after).then(release, (err: { code: string; message: string; details: Record<string, unknown> }) => {
+      this.opts.syncFailed(after, err);
+      if (err.code !== 'CLOSED') release();
+    });
+  }
+
+  #deliver(data: InboxMessage): void {
+    if (this.accept(data)) this.opts.deliver(data);
+    this.handled(data);
+  }
 
   /**
    * Call for every direct message, in arrival order. Returns true when the application

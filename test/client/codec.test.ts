@@ -54,7 +54,10 @@ t.test('full-jitter backoff and close-code decisions', async (t) => {
 
 t.test('the receiver drops duplicates by mid and by seq within an epoch, and batches acks', async (t) => {
   const acks: [number, string | undefined][] = [];
-  const r = new InboxReceiver({ ackEvery: 3, ackInterval: 60_000, sendAck: (upTo, epoch) => (acks.push([upTo, epoch]), true) });
+  const r = new InboxReceiver({
+    ackEvery: 3, ackInterval: 60_000, sendAck: (upTo, epoch) => (acks.push([upTo, epoch]), true),
+    deliver: () => {}, sync: async () => undefined, syncFailed: () => {},
+  });
   const m = (seq: number, mid = `m${seq}`, epoch?: string) => ({ mid, seq, ...(epoch ? { epoch } : {}) });
   const seen = [m(1), m(2), m(2), m(1, 'other'), m(3), m(3, 'm3-again')].map((x) => {
     const fresh = r.accept(x);
@@ -70,6 +73,39 @@ t.test('the receiver drops duplicates by mid and by seq within an epoch, and bat
   r.handled(m(1, 'n1', 'e2'));
   r.flush();
   t.same(acks.at(-1), [1, 'e2'], 'acks carry the epoch of the messages they cover');
+  r.stop();
+});
+
+t.test('after a seq gap the receiver holds messages until sync is answered, then delivers in seq order once', async (t) => {
+  const delivered: number[] = [];
+  const acks: number[] = [];
+  let answer!: () => void;
+  const asked: number[] = [];
+  const r = new InboxReceiver({
+    ackEvery: 1, ackInterval: 60_000, sendAck: (upTo) => (acks.push(upTo), true),
+    deliver: (m) => delivered.push(m.seq),
+    sync: (after) => {
+      asked.push(after);
+      return new Promise<void>((resolve) => (answer = resolve));
+    },
+    syncFailed: () => t.fail('sync does not fail here'),
+  });
+  const m = (seq: number) => ({ mid: `m${seq}`, seq });
+  r.receive(m(1));
+  r.receive(m(2));
+  r.receive(m(5));
+  t.same(asked, [2], 'a gap after seq 2: sync {after: 2}');
+  r.receive(m(6));
+  r.receive(m(3));
+  r.receive(m(4));
+  r.receive(m(5));
+  r.receive(m(6));
+  t.same(delivered, [1, 2], 'nothing past the gap is delivered ...');
+  t.equal(Math.max(...acks), 2, '... or acknowledged before the sync answer');
+  answer();
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  t.same(delivered, [1, 2, 3, 4, 5, 6], 'then in seq order, each once');
+  t.equal(Math.max(...acks), 6);
   r.stop();
 });
 
