@@ -5,7 +5,8 @@ import { resolveOptions, type ResolvedOptions } from './options.js';
 import { Outbox, type Pending } from './outbox.js';
 import { InboxReceiver } from './receiver.js';
 import { Subscriptions } from './subscriptions.js';
-import { randomPrefix, tokenExpiry } from './token.js';
+import { Credentials } from './credentials.js';
+import { randomPrefix } from './token.js';
 import { decodeFrame, encodeFrame, type WireFrame } from './wire.js';
 import type {
   ClientEvents, ConnectOptions, Format, GroupData, JoinAck, MessageData, PresenceAnswer, PublishAck,
@@ -36,11 +37,10 @@ export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 export class Client {
   readonly #opts: ResolvedOptions;
   readonly #WS: WebSocketConstructor;
-  readonly #getToken: (() => string | Promise<string>) | undefined;
+  readonly #credentials: Credentials;
   readonly #events: Emitter<ClientEvents>;
   readonly #outbox: Outbox;
   readonly #inbox: InboxReceiver;
-  #token: string | undefined;
   #ws: WebSocketLike | undefined;
   #state: ClientState = 'connecting';
   #attempt = 0;
@@ -51,19 +51,16 @@ export class Client {
   #upgradeStatus: number | undefined;
   #tick: ReturnType<typeof setInterval> | undefined;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
-  #refreshSupported = true;
   readonly #subs = new Subscriptions();
 
   constructor(options: ConnectOptions) {
     this.#opts = resolveOptions(options);
     this.#WS = this.#opts.WebSocket;
-    this.#getToken = options.getToken;
-    this.#token = options.token;
     this.#events = new Emitter((err, event) => {
       if (event === 'error') return;
       this.#events.emit('error', new SwitchboardError('HANDLER', `a '${String(event)}' handler threw: ${err instanceof Error ? err.message : String(err)}`));
     });
+    this.#credentials = new Credentials(options.token, options.getToken, this.#opts.refreshBefore, (err) => this.#events.emit('error', err));
     this.#outbox = new Outbox({ maxCount: this.#opts.maxCount, maxAge: this.#opts.maxAge, timeout: this.#opts.timeout, now: Date.now }, randomPrefix());
     this.#inbox = new InboxReceiver({
       ackEvery: this.#opts.ackEvery,
@@ -166,17 +163,12 @@ export class Client {
   // ---- connection life -------------------------------------------------------
 
   async #open(): Promise<void> {
-    if (this.#getToken !== undefined) {
-      try {
-        this.#token = await this.#getToken();
-      } catch (err) {
-        this.#events.emit('error', new SwitchboardError('TOKEN', `getToken failed: ${err instanceof Error ? err.message : String(err)}`));
-        this.#scheduleReconnect(false);
-        return;
-      }
+    if (this.#credentials.renewable && (await this.#credentials.next()) === undefined) {
+      this.#scheduleReconnect(false);
+      return;
     }
     if (this.#state === 'closed') return;
-    const url = `${this.#opts.url}${this.#opts.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(this.#token ?? '')}`;
+    const url = `${this.#opts.url}${this.#opts.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(this.#credentials.token ?? '')}`;
     let ws: WebSocketLike;
     try {
       ws = new this.#WS(url, this.#opts.format);
@@ -205,7 +197,7 @@ export class Client {
     this.#openedAt = Date.now();
     this.#lastFrameAt = Date.now();
     this.#pingSent = false;
-    this.#scheduleRefresh();
+    this.#credentials.scheduleRefresh((token) => this.#request('refresh', { token }), () => this.#ws === ws && this.#state === 'open');
     this.#events.emit('connected', { reconnected, protocol: ws.protocol });
     if (this.#ws !== ws) return;
     this.#restore();
@@ -257,30 +249,20 @@ export class Client {
         return stopFor(code === 4008 ? 'evicted by a newer connection of the same user (4008)'
           : code === 4010 ? 'disconnected by the server (4010)' : `access refused (${this.#upgradeStatus ?? code}: ${reason})`);
       case 'auth': {
-        const refused = this.#token;
-        const next = await this.#freshToken();
+        const refused = this.#credentials.token;
+        const next = await this.#credentials.next();
         if (next === undefined || next === refused) return stopFor(`authentication refused (${this.#upgradeStatus ?? code})`);
         lost();
         return this.#scheduleReconnect(false);
       }
       case 'new-token':
-        if (this.#getToken === undefined) return stopFor('the token expired (4011) and there is no getToken to renew it');
+        if (!this.#credentials.renewable) return stopFor('the token expired (4011) and there is no getToken to renew it');
         lost();
         // #open calls getToken; no delay: the server asked for exactly this.
         return this.#scheduleReconnect(false, 0);
       case 'reconnect':
         lost();
         return this.#scheduleReconnect(action.slow);
-    }
-  }
-
-  async #freshToken(): Promise<string | undefined> {
-    if (this.#getToken === undefined) return undefined;
-    try {
-      return await this.#getToken();
-    } catch (err) {
-      this.#events.emit('error', new SwitchboardError('TOKEN', `getToken failed: ${err instanceof Error ? err.message : String(err)}`));
-      return undefined;
     }
   }
 
@@ -309,8 +291,7 @@ export class Client {
       ws.onclose = null;
       ws.onerror = () => {};
     }
-    if (this.#refreshTimer !== undefined) clearTimeout(this.#refreshTimer);
-    this.#refreshTimer = undefined;
+    this.#credentials.cancelRefresh();
     this.#outbox.disconnected();
     this.#inbox.disconnected();
   }
@@ -455,35 +436,6 @@ export class Client {
       return;
     }
     entry.reject(err);
-  }
-
-  // ---- token refresh ---------------------------------------------------------
-
-  #scheduleRefresh(): void {
-    if (this.#getToken === undefined || !this.#refreshSupported || this.#token === undefined || this.#opts.refreshBefore <= 0) return;
-    const exp = tokenExpiry(this.#token);
-    if (exp === undefined) return;
-    const now = Date.now();
-    const lead = Math.min(this.#opts.refreshBefore, Math.max(0, (exp - now) / 2));
-    this.#refreshTimer = setTimeout(() => void this.#refresh(), Math.max(0, exp - lead - now));
-  }
-
-  async #refresh(): Promise<void> {
-    this.#refreshTimer = undefined;
-    const ws = this.#ws;
-    const token = await this.#freshToken();
-    if (token === undefined || ws !== this.#ws || this.#state !== 'open') return;
-    try {
-      await this.#request('refresh', { token });
-      this.#token = token;
-      if (ws === this.#ws) this.#scheduleRefresh();
-    } catch (err) {
-      const e = err as SwitchboardError;
-      // A gateway without the refresh frame answers BAD_REQUEST: from then on the
-      // connection is renewed by reconnecting with a new token when the server closes it (4011).
-      if (e.code === 'BAD_REQUEST') this.#refreshSupported = false;
-      else this.#events.emit('error', new SwitchboardError(e.code, `token refresh refused: ${e.message}`, e.details));
-    }
   }
 }
 
