@@ -46,6 +46,8 @@ export interface Connection {
   registration: ConnectResult | undefined;
   /** Set when the per-user limit was applied locally (presence store unreachable): the reservation to release. */
   localReservation: boolean;
+  /** Holds the user topic's broker subscription from the upgrade until the socket's own subscription takes over. */
+  topicHold: (() => void) | undefined;
   /**
    * Settles when the open-time work (user topic confirmed, presence, inbox replay) is
    * done; close-time work chains on it so a quick close never races ahead of its open.
@@ -97,6 +99,7 @@ class ConnectionState implements Connection {
   socket: ClientSocket | undefined = undefined;
   registration: ConnectResult | undefined = undefined;
   localReservation = false;
+  topicHold: (() => void) | undefined = undefined;
   ready: Promise<void> = READY;
   slowSince = -1;
   lastActive: number;

@@ -16,6 +16,7 @@ import type { Messaging } from './messaging.js';
 import type { PresenceService } from './presence.js';
 import type { OriginPolicy } from './origins.js';
 import { Sweep } from './sweep.js';
+import { topics } from './topics.js';
 import { TokenLifetime } from './token-lifetime.js';
 
 /** Longest sweep tick (ms): a cycle over every connection is split into ticks of at most this. */
@@ -176,6 +177,7 @@ export class Sessions {
 
     let userId: string | undefined;
     let localReservation = false;
+    let hold: (() => void) | undefined;
     let registeredId: string | undefined;
     try {
       const principal = await this.#deps.auth.verify(req.token);
@@ -192,13 +194,19 @@ export class Sessions {
         registeredId = id;
       }
       if (aborted()) throw abortedUpgrade();
+      // The user topic is subscribed on the broker before the socket opens, so a message
+      // sent to the user from any node as soon as the client sees "open" reaches it live.
+      hold = await this.#deps.hub.retain(topics.user(userId));
+      if (aborted()) throw abortedUpgrade();
       const now = this.#now();
       const expiresAt = this.#tokens.deadline(principal, now);
       const conn = createConnection({ id, principal, format: negotiated.format, ip: req.ip, log: this.#deps.log, expiresAt }, this.#deps.settings.rate, now);
       conn.registration = registration;
       conn.localReservation = localReservation;
+      conn.topicHold = hold;
       return { conn, protocol: negotiated.protocol };
     } catch (err) {
+      hold?.();
       if (registeredId !== undefined && userId !== undefined) this.#unregister(registeredId, userId);
       admission.release(localReservation ? userId : undefined);
       ipGuard.release(req.ip);
@@ -227,6 +235,9 @@ export class Sessions {
     // From here on the hub counts the connection (if it opened): the reservations end.
     admission.release(conn.localReservation ? conn.principal.userId : undefined);
     conn.localReservation = false;
+    // Opened: the connection's own subscription holds the user topic now.
+    conn.topicHold?.();
+    conn.topicHold = undefined;
     if (conn.phase !== 'admitted') return;
     // It never opened: undo the rest of the admission.
     conn.phase = 'closed';

@@ -175,7 +175,7 @@ t.test('concurrent upgrades from one address never pass its cap', async (t) => {
   t.ok(refused.every((r) => (r.reason as GatewayError).code === 'TOO_MANY_CONNECTIONS'), 'the rest are TOO_MANY_CONNECTIONS');
 });
 
-t.test('a connection is announced and replayed only after its user topic is confirmed on the broker', async (t) => {
+t.test('the user topic is confirmed on the broker before the socket opens; then the user is announced and replayed', async (t) => {
   const broker = new ControlledBroker();
   broker.autoConfirm = (topic) => topic !== 'u:bob';
   const core = createCore({ broker });
@@ -183,24 +183,40 @@ t.test('a connection is announced and replayed only after its user topic is conf
   const watcher = await core.open('carol');
   await core.send(watcher.conn, { type: 'watch', id: 'w', data: { users: ['bob'] } });
 
-  const { conn, socket } = await core.open('bob', { waitReady: false });
-  t.ok(broker.waiting('u:bob'), 'the user topic subscription is pending');
-  t.equal(socket.ofType('message').length, 0, 'no replay before confirmation');
+  let admitted = false;
+  const admitting = core.sessions.admit(request('bob'), () => false).then((a) => {
+    admitted = true;
+    return a;
+  });
+  await waitFor(() => broker.waiting('u:bob'));
+  t.notOk(admitted, 'not admitted while the user topic subscription is pending');
+  t.equal(core.hub.localSubscribers('u:bob'), 1, 'the upgrade holds the topic meanwhile');
   t.equal(watcher.socket.ofType('status').length, 0, 'not announced before confirmation');
   broker.confirm('u:bob');
+  const { conn } = await admitting;
+  const socket = core.fanout.socket();
+  core.sessions.opened(conn, socket);
+  core.sessions.settleUpgrade(conn);
+  t.equal(core.hub.localSubscribers('u:bob'), 1, 'the socket\'s own subscription took over from the hold');
   await conn.ready;
-  t.same(socket.ofType('message').map((f) => f.data.content), ['while you were away'], 'replayed once confirmed');
-  t.same(watcher.socket.ofType('status').map((f) => f.data.status), ['online'], 'announced once confirmed');
+  t.same(socket.ofType('message').map((f) => f.data.content), ['while you were away'], 'replayed');
+  t.same(watcher.socket.ofType('status').map((f) => f.data.status), ['online'], 'announced');
 });
 
-t.test('a connection whose user topic the broker refuses is closed with 1013', async (t) => {
+t.test('an upgrade whose user topic the broker refuses is refused with UNAVAILABLE, leaving nothing behind', async (t) => {
   const broker = new ControlledBroker();
   broker.autoConfirm = (topic) => topic !== 'u:bob';
   const core = createCore({ broker });
-  const { conn, socket } = await core.open('bob', { waitReady: false });
+  const admitting = core.sessions.admit(request('bob'), () => false);
+  await waitFor(() => broker.waiting('u:bob'));
   broker.refuse('u:bob');
-  await conn.ready;
-  t.equal(socket.ended?.code, 1013);
+  const err = await refusal(admitting);
+  t.equal(err.code, 'UNAVAILABLE');
+  t.equal(err.closeCode, 1013);
+  t.equal(core.hub.localSubscribers('u:bob'), 0);
+  t.equal(core.ipGuard.held(IP), 0);
+  t.equal(core.admission.pending, 0);
+  await waitFor(async () => (await core.store.get(['bob'])).get('bob')?.connections === 0);
 });
 
 t.test('close releases the connection everywhere', async (t) => {
