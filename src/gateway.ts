@@ -37,6 +37,7 @@ import { attachAdmin } from './transport/admin.js';
 import { attachHttpApi } from './transport/api/index.js';
 import { MESSAGES_IN, MESSAGES_OUT } from './transport/api/routes/stats.js';
 import type { Router } from './transport/api/router.js';
+import { attachDemo } from './transport/demo.js';
 import { attachNotFound, attachOperationalRoutes, attachUpgradeRequired } from './transport/http.js';
 import uws, { isNative } from './transport/uws.js';
 import { attachWebSocket } from './transport/websocket.js';
@@ -53,6 +54,8 @@ export interface GatewayOptions {
   engines?: Engines;
   /** Start on the JavaScript fallback of uWS instead of refusing (SWITCHBOARD_ALLOW_UWS_FALLBACK=1). */
   allowFallback?: boolean;
+  /** Auth.Secret is the public development secret (main.ts knows it): the demo page may mint tokens. */
+  devSecret?: boolean;
 }
 
 /**
@@ -269,6 +272,7 @@ export class Gateway {
       log: log.child({ module: 'api' }),
     });
     if (config.http.enable) attachAdmin(app, { metrics, log: log.child({ module: 'admin' }) });
+    if (config.demo.enable) attachDemo(app, { devSecret: options.devSecret === true ? config.auth.secret : undefined });
     attachNotFound(app);
 
     const monitor = new Monitor(metrics, config.monitor, log.child({ module: 'monitor' }), refusals, vitals);

@@ -65,7 +65,9 @@ async function main(): Promise<void> {
   }
   let gateway: Gateway;
   try {
-    gateway = await Gateway.start({ config, log, allowFallback: process.env['SWITCHBOARD_ALLOW_UWS_FALLBACK'] === '1' });
+    gateway = await Gateway.start({
+      config, log, allowFallback: process.env['SWITCHBOARD_ALLOW_UWS_FALLBACK'] === '1', devSecret: config.auth.secret === DEV_SECRET,
+    });
   } catch (err) {
     log.fatal({ err }, 'start-up failed');
     process.stderr.write(`switchboard: ${err instanceof Error ? err.message : String(err)}\n`);

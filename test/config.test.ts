@@ -68,6 +68,7 @@ const EXPECTED_DEFAULTS = {
     webhook: undefined,
   },
   http: { enable: true, apiKeys: [], maxBodyBytes: 1048576, idempotencyTtl: 600000, allowedOrigins: [], trustedProxies: [] },
+  demo: { enable: false },
 };
 
 t.test('defaults', async (t) => {
@@ -78,11 +79,12 @@ t.test('defaults', async (t) => {
   t.equal(idleTimeoutSeconds(loaded.server), 60);
 });
 
-t.test('config.yaml in the repository loads cleanly and matches the defaults except the development Secret and API key', async (t) => {
+t.test('config.yaml in the repository loads cleanly and matches the defaults except the development Secret, API key and demo page', async (t) => {
   const c = loadConfig({ file: REPO_CONFIG, env: {} });
   t.equal(c.auth.secret, 'change-me-dev-secret-at-least-32-bytes!!');
   t.strictSame(c.http.apiKeys, ['dev-api-key-change-me-0123456789']);
-  t.strictSame(c, { ...defaultConfig(), auth: { ...defaultConfig().auth, secret: c.auth.secret }, http: { ...defaultConfig().http, apiKeys: c.http.apiKeys } });
+  t.equal(c.demo.enable, true, 'the development file serves the demo page');
+  t.strictSame(c, { ...defaultConfig(), auth: { ...defaultConfig().auth, secret: c.auth.secret }, http: { ...defaultConfig().http, apiKeys: c.http.apiKeys }, demo: { enable: true } });
 });
 
 t.test('the file overrides defaults; keys it does not name keep them', async (t) => {

@@ -9,7 +9,7 @@
 import { alertRules } from './alerts.js';
 import {
   type AlertRule, type DirectMessagePolicy, type FilterConfig, type FilterTarget,
-  type ClusterConfig, type CompressionConfig, type GroupsConfig, type HttpConfig, type JwtAlgorithm,
+  type ClusterConfig, type CompressionConfig, type DemoConfig, type GroupsConfig, type HttpConfig, type JwtAlgorithm,
   type LimitsConfig, type LogConfig, type MonitorConfig, type OfflineConfig, type PresenceConfig,
   type RateLimitConfig, type RedisType, type ServerConfig,
   JWT_ALGORITHMS, LOG_LEVELS, OFFLINE_ENGINES, PER_USER_POLICIES, REDIS_TYPES,
@@ -115,6 +115,7 @@ export interface Settings {
   readonly monitor: MonitorConfig;
   readonly alerts: AlertsSettings;
   readonly http: HttpConfig;
+  readonly demo: DemoConfig;
 }
 
 // ---- the tables ----------------------------------------------------------------
@@ -306,6 +307,7 @@ export const SECTIONS: { readonly [K in Exclude<keyof Settings, 'server'>]-?: Sp
         'addresses or CIDR blocks')),
     },
   },
+  demo: { key: 'Demo', fields: { enable: leaf('Enable', false, bool) } },
 };
 
 /** The whole file as one section: top-level keys, then the sections. */

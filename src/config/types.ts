@@ -272,6 +272,11 @@ export interface MonitorConfig {
   readonly interval: number;
 }
 
+export interface DemoConfig {
+  /** Default false. Serve the demo chat page at /demo (on in the development config.yaml; keep it off in production). */
+  readonly enable: boolean;
+}
+
 /** One alert rule: fires once `metric` has stayed above `above` for `for` ms, resolves once it has stayed at or below it as long. */
 export interface AlertRule {
   /** Unique; the `rule` label of switchboard_alert_firing and the `rule` field of webhook posts. */
@@ -344,4 +349,5 @@ export interface Config {
   readonly monitor: MonitorConfig;
   readonly alerts: AlertsConfig;
   readonly http: HttpConfig;
+  readonly demo: DemoConfig;
 }
