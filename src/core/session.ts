@@ -272,16 +272,24 @@ export class Sessions {
     this.#deps.log.debug({ connId: conn.id, userId: conn.principal.userId, format: conn.format, ip: conn.ip }, 'open');
     const registration = conn.registration;
     conn.registration = undefined; // needed only until open; not kept per connection
+    // The replay takes its place in the user's delivery queue now, synchronously: a live
+    // message for the user sent from here on waits behind it, so it cannot overtake the
+    // stored ones (the user topic was confirmed at the upgrade; see admit).
+    const replayed = messaging.replay(conn, 0).then(
+      () => undefined,
+      (err: unknown) => conn.log.error({ err }, 'inbox replay failed'),
+    );
     conn.ready = (async () => {
       try {
         await confirmed;
       } catch (err) {
-        // Without its user topic the connection would miss its own messages: refuse it.
+        // Without its subscriptions the connection would miss messages: refuse it.
         conn.socket?.end(toGatewayError(err).closeCode, 'could not subscribe; reconnect later');
+        await replayed;
         return;
       }
       await presence.connected(conn, registration);
-      await messaging.replay(conn, 0);
+      await replayed;
     })().catch((err: unknown) => conn.log.error({ err }, 'open-time work failed'));
   }
 

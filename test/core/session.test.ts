@@ -203,6 +203,20 @@ t.test('the user topic is confirmed on the broker before the socket opens; then 
   t.same(watcher.socket.ofType('status').map((f) => f.data.status), ['online'], 'announced');
 });
 
+t.test('a live message sent the moment a connection opens waits behind the replay of the stored ones', async (t) => {
+  const core = createCore();
+  for (let i = 1; i <= 3; i++) await core.inbox.append('bob', { mid: `s${i}`, from: 'alice', to: 'bob', content: `stored ${i}`, timestamp: Date.now() });
+  const { conn } = await core.sessions.admit(request('bob'), () => false);
+  const socket = core.fanout.socket();
+  core.sessions.opened(conn, socket);
+  core.sessions.settleUpgrade(conn);
+  // In the same turn as the open: before any open-time work has run.
+  const live = core.messaging.direct('alice', 'bob', 'live');
+  await Promise.all([live, conn.ready]);
+  t.same(socket.ofType('message').map((f) => f.data.content), ['stored 1', 'stored 2', 'stored 3', 'live'], 'stored ones first, in seq order');
+  t.same(socket.ofType('message').map((f) => f.data.seq), [1, 2, 3, 4]);
+});
+
 t.test('an upgrade whose user topic the broker refuses is refused with UNAVAILABLE, leaving nothing behind', async (t) => {
   const broker = new ControlledBroker();
   broker.autoConfirm = (topic) => topic !== 'u:bob';
