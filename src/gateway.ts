@@ -15,7 +15,7 @@ import { ResendGuard } from './core/resends.js';
 import { OriginPolicy } from './core/origins.js';
 import { TrustedProxies } from './core/proxies.js';
 import { TokenLifetime } from './core/token-lifetime.js';
-import { Sessions } from './core/session.js';
+import { Sessions, withDeadline } from './core/session.js';
 import { ClusterControl } from './core/control.js';
 import { DirectPolicy } from './core/direct-policy.js';
 import { ContentFilter } from './core/filter/content-filter.js';
@@ -365,10 +365,7 @@ export class Gateway {
     // Idle HTTP keep-alive sockets would otherwise hold the event loop for uWS's 10 s idle timeout.
     // close() exists in this uWS build but is missing from its type declarations.
     (this.app as TemplatedApp & { close(): void }).close();
-    const settled = Promise.all([this.parts.messaging.idle(), this.parts.rooms.idle(), this.parts.presence.idle()]);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([settled, new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))))]);
-    clearTimeout(timer);
+    await withDeadline(Promise.all([this.parts.messaging.idle(), this.parts.rooms.idle(), this.parts.presence.idle()]), deadline);
     this.parts.presence.stop();
     this.hub.stop();
     this.parts.userRate.stop();

@@ -440,11 +440,6 @@ export class Sessions {
     }));
   }
 
-  /** Frames dispatched and not yet answered. */
-  get inflight(): number {
-    return this.#inflight;
-  }
-
   /** One sweep tick (the timer calls it; tests call it with their clock). */
   tick(now: number = this.#now()): void {
     this.#sweep.tick(now);
@@ -464,7 +459,7 @@ export class Sessions {
 }
 
 /** Resolves when `work` settles or at `deadline` (Date.now() ms), whichever comes first. */
-async function withDeadline(work: Promise<unknown>, deadline: number): Promise<void> {
+export async function withDeadline(work: Promise<unknown>, deadline: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))))]);
   clearTimeout(timer);
