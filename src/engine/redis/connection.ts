@@ -79,14 +79,17 @@ export function createRedis(cfg: RedisConfig, role: string, log: Logger, options
       clusterRetryStrategy: (times) => reconnectDelay(times),
       // Reconnect to a master that restarts with its slots (no failover happened).
       clusterNodeRetryStrategy: (times) => reconnectDelay(times),
-      // Notice slot moves and restarted masters without waiting for a MOVED reply.
-      slotsRefreshInterval: 5_000,
+      // Slot refreshes on a timer are ours (see refreshSlotsPeriodically): ioredis re-arms
+      // its own timer when a refresh in flight ends after disconnect(), and that timer then
+      // runs for ever and keeps the process alive.
+      slotsRefreshInterval: 0,
       // Sharded subscribing is done by subscriber.ts, not by ioredis (see there why).
       shardedSubscribers: false,
       redisOptions: perConnection,
     };
     const cluster = new Cluster(cfg.endpoints.map((e) => ({ host: e.host, port: e.port })), clusterOptions);
     connectMastersEagerly(cluster, role, log);
+    refreshSlotsPeriodically(cluster);
     client = cluster;
   } else {
     const endpoint = cfg.endpoints[0]!;
@@ -106,6 +109,26 @@ export function createRedis(cfg: RedisConfig, role: string, log: Logger, options
   // The first attempt's failure is reported (once) by the health tracker; retries go on.
   client.connect().catch((err: unknown) => log.debug({ role, err: errorText(err) }, 'redis first connect attempt failed'));
   return client;
+}
+
+/** How often a cluster client re-reads the slot map unprompted (slot moves, restarted masters). */
+export const SLOTS_REFRESH_MS = 5_000;
+
+/** The slot refresh timer of each cluster client, stopped by closeRedis. */
+const slotRefreshers = new WeakMap<RedisClient, NodeJS.Timeout>();
+
+/**
+ * Notices slot moves and restarted masters without waiting for a MOVED reply: every
+ * SLOTS_REFRESH_MS while the client is ready. Unref'd and stopped at close, so a closed
+ * client never keeps the process alive (ioredis's own slotsRefreshInterval can: a
+ * refresh that ends after disconnect() arms its timer again, for good).
+ */
+function refreshSlotsPeriodically(cluster: Cluster): void {
+  const timer = setInterval(() => {
+    if (cluster.status === 'ready') cluster.refreshSlotsCache();
+  }, SLOTS_REFRESH_MS);
+  timer.unref();
+  slotRefreshers.set(cluster, timer);
 }
 
 /**
@@ -151,6 +174,7 @@ export async function waitReady(client: RedisClient, timeoutMs = 10_000): Promis
  */
 export async function closeRedis(client: RedisClient): Promise<void> {
   trackers.get(client)?.unwatch(client);
+  clearInterval(slotRefreshers.get(client));
   if (client.status === 'end') return;
   if (client.status === 'ready') {
     let timer: NodeJS.Timeout | undefined;
