@@ -26,6 +26,13 @@ export interface ConnectOptions {
 }
 
 /**
+ * How long a test waits for a reply or a frame by default. Generous: waits end on the
+ * event, so a passing test never sits through it, while CI with two test jobs on two
+ * loaded cores has been seen to take over 5 s for a reply.
+ */
+const WAIT_MS = 15_000;
+
+/**
  * A test client over a real socket: keeps every frame it receives, and lets a test
  * wait for the next one matching a predicate (with a timeout, never a sleep).
  */
@@ -86,7 +93,7 @@ export class TestClient {
   }
 
   /** Sends a frame with a fresh id and waits for the reply carrying that id. */
-  async request(frame: Frame, timeoutMs = 5000): Promise<Frame> {
+  async request(frame: Frame, timeoutMs = WAIT_MS): Promise<Frame> {
     const id = frame.id ?? `${this.#idPrefix}${++this.#nextId}`;
     const reply = this.waitFor((f) => f.id === id, timeoutMs, `reply to ${frame.type} ${id}`);
     this.send({ ...frame, id });
@@ -97,7 +104,7 @@ export class TestClient {
    * Resolves with the first received frame (from the start of the connection, not yet
    * consumed by an earlier `next`) that matches; waits up to timeoutMs for it.
    */
-  next(match: (f: Frame) => boolean = () => true, timeoutMs = 5000): Promise<Frame> {
+  next(match: (f: Frame) => boolean = () => true, timeoutMs = WAIT_MS): Promise<Frame> {
     for (let i = this.#cursor; i < this.frames.length; i++) {
       const f = this.frames[i]!;
       if (match(f)) {
@@ -113,7 +120,7 @@ export class TestClient {
   }
 
   /** Waits for a frame that arrives from now on. */
-  waitFor(match: (f: Frame) => boolean, timeoutMs = 5000, what = 'frame'): Promise<Frame> {
+  waitFor(match: (f: Frame) => boolean, timeoutMs = WAIT_MS, what = 'frame'): Promise<Frame> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
