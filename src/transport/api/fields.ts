@@ -50,6 +50,14 @@ export function sender(body: Readonly<Record<string, unknown>>): string {
   return value;
 }
 
+/** `important`: optional boolean, false when absent (keeps a group message in history, see docs/protocol.md). */
+export function important(body: Readonly<Record<string, unknown>>): boolean {
+  const value = own(body, 'important');
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw bad('body.important: expected true or false');
+  return value;
+}
+
 /** A user id or a list of 1..max distinct user ids, as a list. */
 export function recipients(body: Readonly<Record<string, unknown>>, field: string, max: number, single: boolean): string[] {
   const value = own(body, field);

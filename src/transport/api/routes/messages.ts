@@ -1,6 +1,6 @@
 import type { ApiRoute } from '../route.js';
 import { SCHEMAS, type ApiServices } from '../services.js';
-import { content, groupParam, recipients, sender } from '../fields.js';
+import { content, groupParam, important, recipients, sender } from '../fields.js';
 
 /** Push, group publish and broadcast: the same paths as a client's message, group and broadcast frames. */
 export function messageRoutes(s: ApiServices): ApiRoute[] {
@@ -42,7 +42,7 @@ export function messageRoutes(s: ApiServices): ApiRoute[] {
           },
         },
       },
-      errors: ['BAD_REQUEST', 'TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'CONFLICT', 'UNAVAILABLE'],
+      errors: ['BAD_REQUEST', 'TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'CONFLICT', 'CONTENT_REJECTED', 'UNAVAILABLE'],
       handle: async ({ body }) => {
         const to = recipients(body, 'to', s.maxUsersPerList, true);
         const value = s.filter.apply('api', content(body, s.maxContentBytes));
@@ -62,15 +62,24 @@ export function messageRoutes(s: ApiServices): ApiRoute[] {
       path: '/groups/{group}/publish',
       operationId: 'publishToGroup',
       summary: 'Publish a message to a group',
-      description: 'Every member connection, on every node, gets the usual `group` frame. Kept in the group\'s history when its rule has History (the answer then carries `offset` and `epoch`); otherwise members offline now miss it.',
+      description: 'Every member connection, on every node, gets the usual `group` frame. Kept in the group\'s history when its rule has History, '
+        + 'or when `important` is true (Groups.ImportantHistory); the answer then carries `offset` and `epoch`. Otherwise members offline now miss it.',
       params: { group: { description: 'The group, URL-encoded', schema: SCHEMAS.group } },
-      body: { type: 'object', required: ['content'], properties: { content: SCHEMAS.content, from: SCHEMAS.from } },
+      body: {
+        type: 'object',
+        required: ['content'],
+        properties: {
+          content: SCHEMAS.content,
+          from: SCHEMAS.from,
+          important: { type: 'boolean', description: 'Keep it in the group history even when the group\'s rule keeps none (default false)' },
+        },
+      },
       answer: { type: 'object', required: ['mid'], properties: { mid: SCHEMAS.mid, offset: { type: 'integer', description: 'Position in the group history (groups with History)' }, epoch: { type: 'string', description: 'History epoch (groups with History)' } } },
       errors: ['BAD_REQUEST', 'TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'CONFLICT', 'CONTENT_REJECTED', 'UNAVAILABLE'],
       handle: async ({ params, body }) => {
         const group = groupParam(params['group']!);
         const value = content(body, s.maxContentBytes);
-        const ack = await s.rooms.publishFromBackend(sender(body), group, value);
+        const ack = await s.rooms.publishFromBackend(sender(body), group, value, important(body));
         s.metrics.inc('api_messages_total');
         return ack.offset === undefined ? { mid: ack.mid } : { mid: ack.mid, offset: ack.offset, epoch: ack.epoch };
       },
@@ -83,7 +92,7 @@ export function messageRoutes(s: ApiServices): ApiRoute[] {
       description: 'Every connection on every node gets the usual `broadcast` frame. Not stored.',
       body: { type: 'object', required: ['content'], properties: { content: SCHEMAS.content, from: SCHEMAS.from } },
       answer: { type: 'object', required: ['mid'], properties: { mid: SCHEMAS.mid } },
-      errors: ['BAD_REQUEST', 'TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'CONFLICT', 'UNAVAILABLE'],
+      errors: ['BAD_REQUEST', 'TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'CONFLICT', 'CONTENT_REJECTED', 'UNAVAILABLE'],
       handle: async ({ body }) => {
         const value = s.filter.apply('api', content(body, s.maxContentBytes));
         const ack = await s.messaging.broadcast(sender(body), value);
