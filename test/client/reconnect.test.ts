@@ -34,6 +34,36 @@ t.test('reconnects after the server closes the socket, re-joins its groups and k
   t.equal((await dm).from, 'bob');
 });
 
+t.test('after a reconnect the client restores its status and re-watches its users', async (t) => {
+  const gw = await startGateway(t, OPEN_ROOMS);
+  const carol = sdk(t, { url: gw.url, token: await token({ sub: 'carol' }) });
+  const eve = sdk(t, { url: gw.url, token: await token({ sub: 'eve' }) });
+  await Promise.all([carol.next('connected'), eve.next('connected')]);
+  const carolsStatus = async (): Promise<string | undefined> => {
+    const answer = await eve.client.presence(['carol']);
+    return 'users' in answer ? answer.users['carol']?.status : undefined;
+  };
+  await carol.client.setStatus('busy');
+  await carol.client.watch(['dave']);
+  t.equal(await carolsStatus(), 'busy', 'busy before');
+
+  const from = carol.log.length;
+  for (const conn of gw.gateway.hub.userConnections('carol')) conn.socket!.end(1011, 'test: internal error');
+  t.equal((await carol.next('connected', undefined, 10_000, from)).reconnected, true);
+  const daveOnline = carol.next('status', (s) => s.userId === 'dave' && s.status === 'online', 10_000, from);
+  // Right after the reopen carol is "online" until the restored setStatus lands: ask until it has.
+  const deadline = Date.now() + 10_000;
+  let status = await carolsStatus();
+  while (status !== 'busy' && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 25));
+    status = await carolsStatus();
+  }
+  t.equal(status, 'busy', 'others see the restored status');
+  const dave = sdk(t, { url: gw.url, token: await token({ sub: 'dave' }) });
+  await dave.next('connected');
+  t.match(await daveOnline, { userId: 'dave', status: 'online' }, 'the watch survived the reconnect');
+});
+
 t.test('after a gateway restart 20 clients come back spread over time', async (t) => {
   const port = await freePort();
   const settings = { Port: port, Offline: { Engine: 'memory' }, Limits: { RateLimit: { MessagesPerSecond: 1000, Burst: 1000 } } };
