@@ -217,6 +217,25 @@ t.test('a live message sent the moment a connection opens waits behind the repla
   t.same(socket.ofType('message').map((f) => f.data.seq), [1, 2, 3, 4]);
 });
 
+t.test('a refused send during the replay ends the connection with 4000 and nothing is sent past the gap', async (t) => {
+  const core = createCore();
+  for (let i = 1; i <= 5; i++) await core.inbox.append('bob', { mid: `s${i}`, from: 'alice', to: 'bob', content: `stored ${i}`, timestamp: Date.now() });
+  const { conn } = await core.sessions.admit(request('bob'), () => false);
+  const socket = core.fanout.socket();
+  // uWS refuses a frame past its hard buffer limit; the next one could fit again.
+  const send = socket.send.bind(socket);
+  let sends = 0;
+  socket.send = (bytes, binary) => (++sends === 3 ? false : send(bytes, binary));
+  core.sessions.opened(conn, socket);
+  core.sessions.settleUpgrade(conn);
+  await conn.ready.catch(() => {});
+  await waitFor(() => socket.ended !== undefined);
+  t.same(socket.ofType('message').map((f) => f.data.seq), [1, 2], 'stops at the refused one: never 4 and 5 after a missing 3');
+  t.equal(socket.ended!.code, 4000, 'slow consumer close: the client reconnects and the inbox replays from its last ack');
+  t.equal(sends, 3, 'no send attempted after the refusal');
+  t.same((await core.inbox.read('bob', 0, 10)).map((e) => e.seq), [1, 2, 3, 4, 5], 'everything still in the inbox');
+});
+
 t.test('an upgrade whose user topic the broker refuses is refused with UNAVAILABLE, leaving nothing behind', async (t) => {
   const broker = new ControlledBroker();
   broker.autoConfirm = (topic) => topic !== 'u:bob';
