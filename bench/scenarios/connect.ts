@@ -1,7 +1,8 @@
 /**
  * `connect`: open N authenticated connections (JWT checked at upgrade for the gateway),
  * measure the time, the failures and the server's RSS before and after (→ KB per
- * connection), prove they are alive with a ping each; then grow to M connections held
+ * connection, and again 10 s after the burst: idle memory), prove they are alive with a
+ * ping each; then grow to M connections held
  * by the same process and do it again.
  */
 import { describeCounts, openRange, round, withPool, withServer, workersFor, type Ctx, type Outcome, type Scenario } from '../lib/context.js';
@@ -29,15 +30,26 @@ interface Phase {
   pongs: number;
   lost: number;
   rssKB: number;
+  /** RSS 10 s after the last connection opened (idle meanwhile), when asked for. */
+  rss10sKB: number | undefined;
   serverCpuUs: number;
   reasons: string;
 }
 
-async function phase(ctx: Ctx, srv: Running, pool: Pool, from: number, to: number, label: string): Promise<Phase> {
+/** Idle time after the open burst before the "after 10 s" RSS reading. */
+const IDLE_RSS_MS = 10_000;
+
+async function phase(ctx: Ctx, srv: Running, pool: Pool, from: number, to: number, label: string, idleRss = false): Promise<Phase> {
   const cpu0 = srv.server.cpuMicros();
   const r = await openRange(ctx, pool, from, to, label);
   const serverCpuUs = srv.server.cpuMicros() - cpu0;
+  const openedAt = Date.now();
   const rssKB = await settledRss(srv);
+  let rss10sKB: number | undefined;
+  if (idleRss) {
+    await sleep(Math.max(0, openedAt + IDLE_RSS_MS - Date.now()));
+    rss10sKB = srv.server.rssKB();
+  }
   const ping = await pool.ping(15_000);
   const s = await pool.stats();
   ctx.progress.line(`  ${label}: ${s.open} open in ${round(r.ms / 1000, 2)} s, ${r.failed} failed, ${ping.ok}/${s.open} answered a ping`);
@@ -50,6 +62,7 @@ async function phase(ctx: Ctx, srv: Running, pool: Pool, from: number, to: numbe
     pongs: ping.ok,
     lost: to - ping.ok,
     rssKB,
+    rss10sKB,
     serverCpuUs,
     reasons,
   };
@@ -61,11 +74,13 @@ export const connect: Scenario = {
   figures: [
     { key: 'connections', label: 'connections opened (phase 1)', unit: '', better: 'none' },
     { key: 'open_s', label: 'time to open them all', unit: 's', better: 'lower' },
+    { key: 'upgrades_per_s', label: 'upgrades per second (phase 1)', unit: '/s', better: 'higher' },
     { key: 'open_cpu_us', label: 'server CPU per connection opened', unit: 'µs', better: 'lower' },
     { key: 'failures', label: 'failures (open, lost, no pong)', unit: '', better: 'lower' },
     { key: 'rss_before_mb', label: 'server RSS before', unit: 'MB', better: 'none' },
     { key: 'rss_after_mb', label: 'server RSS after', unit: 'MB', better: 'none' },
     { key: 'kb_per_conn', label: 'memory per connection', unit: 'KB', better: 'lower' },
+    { key: 'kb_per_conn_10s', label: 'memory per idle connection, RSS 10 s after the burst', unit: 'KB', better: 'lower' },
     { key: 'held_max', label: 'connections held by one process (phase 2)', unit: '', better: 'higher' },
     { key: 'failures_max', label: 'failures at that size', unit: '', better: 'lower' },
     { key: 'kb_per_conn_max', label: 'memory per connection at that size', unit: 'KB', better: 'lower' },
@@ -78,7 +93,7 @@ export const connect: Scenario = {
       await sleep(500);
       const rss0 = await settledRss(srv);
       return withPool(ctx, target, [srv.port], workersFor(ctx, m), async (pool): Promise<Outcome> => {
-        const p1 = await phase(ctx, srv, pool, 0, n, `${target.name} connect`);
+        const p1 = await phase(ctx, srv, pool, 0, n, `${target.name} connect`, true);
         const p2 = m > n ? await phase(ctx, srv, pool, n, m, `${target.name} connect (to ${m})`) : p1;
         const gone = srv.server.exitReason();
         if (gone) return { status: 'failed' as const, reason: `server died: ${gone}\n${srv.server.output()}`, figures: {}, notes: [] };
@@ -88,11 +103,13 @@ export const connect: Scenario = {
           figures: {
             connections: n,
             open_s: round(p1.openMs / 1000, 2),
+            upgrades_per_s: Math.round(p1.opened / Math.max(0.001, p1.openMs / 1000)),
             open_cpu_us: round(p1.serverCpuUs / Math.max(1, p1.opened), 1),
             failures: p1.lost,
             rss_before_mb: round(rss0 / 1024, 1),
             rss_after_mb: round(p1.rssKB / 1024, 1),
             kb_per_conn: round((p1.rssKB - rss0) / Math.max(1, p1.opened), 2),
+            kb_per_conn_10s: round(((p1.rss10sKB ?? p1.rssKB) - rss0) / Math.max(1, p1.opened), 2),
             held_max: p2.pongs,
             failures_max: m - p2.pongs,
             kb_per_conn_max: round((p2.rssKB - rss0) / Math.max(1, p2.opened), 2),

@@ -2,6 +2,7 @@ import { createPublicKey, webcrypto } from 'node:crypto';
 import { createLocalJWKSet, importSPKI, jwtVerify, errors as joseErrors, type JWTPayload, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { GatewayError } from '../errors.js';
 import { isUserId } from '../protocol/validate.js';
+import { HmacJwtVerifier } from './hmac-jwt.js';
 
 /** What the gateway needs from the auth slice of the config. */
 export interface AuthSettings {
@@ -54,9 +55,19 @@ const MAX_CLAIM_ENTRIES = 256;
 export class Authenticator {
   readonly #key: JWTVerifyGetKey;
   readonly #settings: AuthSettings;
+  /** HS* tokens: checked synchronously with node:crypto; undefined: every token goes through jose. */
+  readonly #hmac: HmacJwtVerifier | undefined;
 
-  constructor(settings: AuthSettings) {
+  /**
+   * `hmac`: how HS* tokens are verified — 'node' (default: synchronous node:crypto, the
+   * same checks and refusal reasons as jose, see HmacJwtVerifier) or 'jose' (WebCrypto;
+   * kept so tests hold both paths to one matrix).
+   */
+  constructor(settings: AuthSettings, options: { hmac?: 'node' | 'jose' } = {}) {
     this.#settings = settings;
+    this.#hmac = settings.secret !== undefined && options.hmac !== 'jose' && settings.algorithms.every((a) => a.startsWith('HS'))
+      ? new HmacJwtVerifier({ ...settings, secret: settings.secret })
+      : undefined;
     const symmetric = settings.algorithms.every((a) => a.startsWith('HS'));
     const asymmetric = settings.algorithms.every((a) => !a.startsWith('HS'));
     if (settings.secret !== undefined) {
@@ -81,6 +92,11 @@ export class Authenticator {
   async verify(token: string): Promise<Principal> {
     if (token.length === 0) throw new GatewayError('UNAUTHORIZED', 'missing token');
     if (token.length > MAX_TOKEN_LENGTH) throw new GatewayError('UNAUTHORIZED', 'token too large');
+    if (this.#hmac !== undefined) {
+      const verdict = this.#hmac.verify(token);
+      if (!verdict.ok) throw new GatewayError('UNAUTHORIZED', verdict.reason);
+      return principalFrom(verdict.payload);
+    }
     let payload: JWTPayload;
     try {
       const options = {

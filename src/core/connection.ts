@@ -35,7 +35,7 @@ export interface Connection {
   readonly groups: Set<string>;
   /** Users this connection watches for presence changes. */
   readonly watching: Set<string>;
-  /** Per-connection message rate. */
+  /** Per-connection message rate. Created on first use, full as of `openedAt` (the same bucket it would be if created at open). */
   readonly rate: TokenBucket;
   /** Drains on every rate-limited frame: empty means sustained abuse (close 1008). */
   readonly abuse: TokenBucket;
@@ -93,9 +93,11 @@ class ConnectionState implements Connection {
   phase: Phase = 'admitted';
   #groups: Set<string> | undefined;
   #watching: Set<string> | undefined;
-  readonly rate: TokenBucket;
-  readonly abuse: TokenBucket;
-  readonly garbage: TokenBucket;
+  /** Shared by every connection of the node (the session's settings), not copied. */
+  readonly #rateSettings: ConnectionSettings;
+  #rate: TokenBucket | undefined;
+  #abuse: TokenBucket | undefined;
+  #garbage: TokenBucket | undefined;
   socket: ClientSocket | undefined = undefined;
   registration: ConnectResult | undefined = undefined;
   localReservation = false;
@@ -115,11 +117,24 @@ class ConnectionState implements Connection {
     this.openedAt = now;
     this.lastActive = now;
     this.#parentLog = init.log;
-    this.rate = new TokenBucket(rate.messagesPerSecond, rate.burst, now);
+    this.#rateSettings = rate;
+  }
+
+  // The buckets appear on the first frame that needs one: an idle connection holds none.
+  // A bucket created late behaves as one created at open: both start full at openedAt,
+  // and a full bucket cannot fill further while it waits.
+  get rate(): TokenBucket {
+    return (this.#rate ??= new TokenBucket(this.#rateSettings.messagesPerSecond, this.#rateSettings.burst, this.openedAt));
+  }
+
+  get abuse(): TokenBucket {
     // Sustained abuse: rejections at the allowed rate on top of a burst twice the
     // bucket, so a client that overshoots once is told to slow down, not dropped.
-    this.abuse = new TokenBucket(rate.messagesPerSecond, Math.max(2 * rate.burst, 20), now);
-    this.garbage = new TokenBucket(GARBAGE_PER_SECOND, GARBAGE_BURST, now);
+    return (this.#abuse ??= new TokenBucket(this.#rateSettings.messagesPerSecond, Math.max(2 * this.#rateSettings.burst, 20), this.openedAt));
+  }
+
+  get garbage(): TokenBucket {
+    return (this.#garbage ??= new TokenBucket(GARBAGE_PER_SECOND, GARBAGE_BURST, this.openedAt));
   }
 
   // Most connections never join a group or watch anyone: the sets appear on first use.

@@ -37,7 +37,11 @@ export const UNSUBSCRIBE_LINGER_MS = 2000;
  */
 export class Hub {
   readonly #byId = new Map<string, Connection>();
-  readonly #byUser = new Map<string, Set<Connection>>();
+  /**
+   * A user's connections on this node: the connection itself while it is the only one
+   * (nearly every user: no Set per user), a Set (insertion order: oldest first) from the second.
+   */
+  readonly #byUser = new Map<string, Connection | Set<Connection>>();
   /** Senders waiting for room in a connection's send buffer (see whenWritable). */
   readonly #writable = new WritableWaiters();
   /** Local interest per logical topic, and the broker subscriptions that follow it. */
@@ -90,8 +94,8 @@ export class Hub {
 
   /** This node's connections of one user, oldest first. */
   userConnections(userId: string): readonly Connection[] {
-    const set = this.#byUser.get(userId);
-    return set === undefined ? [] : [...set];
+    const entry = this.#byUser.get(userId);
+    return entry === undefined ? [] : entry instanceof Set ? [...entry] : [entry];
   }
 
   /** Users with at least one connection on this node. */
@@ -129,7 +133,8 @@ export class Hub {
   }
 
   userConnectionCount(userId: string): number {
-    return this.#byUser.get(userId)?.size ?? 0;
+    const entry = this.#byUser.get(userId);
+    return entry === undefined ? 0 : entry instanceof Set ? entry.size : 1;
   }
 
   /**
@@ -139,12 +144,11 @@ export class Hub {
    */
   add(conn: Connection): Promise<void> {
     this.#byId.set(conn.id, conn);
-    let set = this.#byUser.get(conn.principal.userId);
-    if (set === undefined) {
-      set = new Set();
-      this.#byUser.set(conn.principal.userId, set);
-    }
-    set.add(conn);
+    const userId = conn.principal.userId;
+    const entry = this.#byUser.get(userId);
+    if (entry === undefined) this.#byUser.set(userId, conn);
+    else if (entry instanceof Set) entry.add(conn);
+    else if (entry !== conn) this.#byUser.set(userId, new Set([entry, conn]));
     const user = this.subscribe(conn, topics.user(conn.principal.userId));
     const all = this.subscribe(conn, topics.all);
     return user === CONFIRMED && all === CONFIRMED ? CONFIRMED : Promise.all([user, all]).then(noop);
@@ -163,10 +167,18 @@ export class Hub {
     this.#interest.drop(topics.all);
     for (const group of conn.groups) this.#interest.drop(topics.group(group));
     for (const user of conn.watching) this.#interest.drop(topics.presence(user));
-    const set = this.#byUser.get(conn.principal.userId);
-    set?.delete(conn);
-    if (set !== undefined && set.size === 0) this.#byUser.delete(conn.principal.userId);
-    return set?.size ?? 0;
+    const userId = conn.principal.userId;
+    const entry = this.#byUser.get(userId);
+    if (entry === conn) {
+      this.#byUser.delete(userId);
+      return 0;
+    }
+    if (!(entry instanceof Set)) return entry === undefined ? 0 : 1;
+    entry.delete(conn);
+    // Back to one connection: the entry is that connection again (no Set kept for it).
+    if (entry.size === 1) this.#byUser.set(userId, entry.values().next().value!);
+    else if (entry.size === 0) this.#byUser.delete(userId);
+    return entry.size;
   }
 
   /**

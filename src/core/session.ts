@@ -3,12 +3,10 @@ import { CLOSE, GatewayError, toGatewayError } from '../errors.js';
 import { CLIENT_FRAME_TYPES } from '../protocol/validate.js';
 import { decodeFrame, errorFrame, type CodecLimits } from '../protocol/codec.js';
 import type { ClientFrame, RefreshIn } from '../protocol/frames.js';
-import { negotiateFormat } from '../protocol/negotiate.js';
 import type { HistogramSeries, Metrics, Series } from '../metrics/registry.js';
 import type { Admission } from './admission.js';
-import type { Principal } from './auth.js';
 import type { ClientSocket } from './client-socket.js';
-import { createConnection, type Connection, type ConnectionSettings } from './connection.js';
+import type { Connection, ConnectionSettings } from './connection.js';
 import type { Hub } from './hub.js';
 import type { IdGenerator } from './ids.js';
 import type { IpGuard, UserRateLimiter } from './limits.js';
@@ -16,8 +14,10 @@ import type { Messaging } from './messaging.js';
 import type { PresenceService } from './presence.js';
 import type { OriginPolicy } from './origins.js';
 import { Sweep } from './sweep.js';
-import { topics } from './topics.js';
 import { TokenLifetime } from './token-lifetime.js';
+import { Upgrades, type Admitted, type TokenVerifier, type UpgradeRequest } from './upgrade.js';
+
+export type { Admitted, TokenVerifier, UpgradeRequest } from './upgrade.js';
 
 /** Longest sweep tick (ms): a cycle over every connection is split into ticks of at most this. */
 const SWEEP_TICK_MS = 50;
@@ -31,11 +31,6 @@ export interface SessionSettings {
   heartbeatInterval: number;
   /** Per-connection frame rate. */
   rate: ConnectionSettings;
-}
-
-/** What the session needs of the authenticator. */
-export interface TokenVerifier {
-  verify(token: string): Promise<Principal>;
 }
 
 /** Carries out one decoded frame and answers it (ClientHandler). Never rejects. */
@@ -65,40 +60,17 @@ export interface SessionDeps {
   tokens?: TokenLifetime;
 }
 
-/** What the transport read from an upgrade request. */
-export interface UpgradeRequest {
-  ip: string;
-  /** The bearer token, or '' when none was sent. */
-  token: string;
-  /** Sec-WebSocket-Protocol, or ''. */
-  protocolHeader: string;
-  /** The `format` query parameter, or ''. */
-  formatQuery: string;
-  /** The `Origin` header, or '' (not a browser). */
-  origin?: string;
-}
-
-function abortedUpgrade(): GatewayError {
-  return new GatewayError('BAD_REQUEST', 'upgrade aborted by the client');
-}
-
-export interface Admitted {
-  conn: Connection;
-  /** The subprotocol to echo in the upgrade response ('' for none). */
-  protocol: string;
-}
-
 /**
  * The life of every connection of this node, from the HTTP upgrade to the close, over
  * the ClientSocket seam (no uWS here):
  *
- * 1. `admit` at the upgrade: the Origin is checked (Http.AllowedOrigins, before
+ * 1. `admit` at the upgrade (carried out by Upgrades, src/core/upgrade.ts): the Origin is checked (Http.AllowedOrigins, before
  *    anything is taken), then format, per-IP slot and node slot are reserved
  *    synchronously (so concurrent upgrades cannot overshoot any cap), then the token is
  *    checked and the connection registered in presence (the per-user limit). Every
  *    failure releases everything taken and rejects with a GatewayError.
  * 2. The transport opens the socket (`opened`) or cannot (the client went away), and
- *    then calls `settleUpgrade` either way, which ends the upgrade-time reservations
+ *    then calls `settleUpgrade` (Upgrades.settle) either way, which ends the upgrade-time reservations
  *    and undoes an upgrade that never opened.
  * 3. `opened`: the connection joins the hub; once its user topic is confirmed on the
  *    broker it is announced online and its inbox replayed (in that order).
@@ -116,6 +88,7 @@ export class Sessions {
   readonly #sweep: Sweep<Connection>;
   readonly #sweepEvery: number;
   readonly #tokens: TokenLifetime;
+  readonly #upgrades: Upgrades;
   #timer: NodeJS.Timeout | undefined;
   /** Set by shutdown(): frames from now on are refused, new sockets closed at once. */
   #draining = false;
@@ -137,6 +110,7 @@ export class Sessions {
     this.#bytesIn = deps.metrics.counterSeries('bytes_in_total');
     this.#now = deps.now ?? (() => performance.now());
     this.#tokens = deps.tokens ?? new TokenLifetime({ expireConnections: false, clockTolerance: 0 }, deps.auth);
+    this.#upgrades = new Upgrades({ ...deps, rate: deps.settings.rate, now: this.#now, tokens: this.#tokens });
     const { writeTimeout, heartbeatInterval } = deps.settings;
     // A cycle short enough to notice a slow consumer within a quarter of WriteTimeout
     // and to ping within half a HeartbeatInterval, but no busier than 10 cycles a second.
@@ -151,102 +125,16 @@ export class Sessions {
   }
 
   /**
-   * Admits an upgrade request (step 1 above). The caps are checked and reserved before
-   * this returns its promise, so call it synchronously in the upgrade handler.
-   * `aborted` tells whether the client went away meanwhile.
+   * Step 1: admits an upgrade request (see Upgrades.admit). The caps are reserved
+   * before this returns its promise, so call it synchronously in the upgrade handler.
    */
-  async admit(req: UpgradeRequest, aborted: () => boolean): Promise<Admitted> {
-    const { admission, ipGuard } = this.#deps;
-    let negotiated: { format: Connection['format']; protocol: string };
-    try {
-      // Before anything is reserved: a page from a foreign site costs no slot.
-      if (req.origin !== undefined && this.#deps.origins !== undefined && !this.#deps.origins.allows(req.origin)) {
-        throw new GatewayError('FORBIDDEN', 'origin not allowed (Http.AllowedOrigins)');
-      }
-      negotiated = negotiateFormat(req.protocolHeader, req.formatQuery);
-      ipGuard.admit(req.ip, this.#now());
-      try {
-        admission.reserveNode();
-      } catch (err) {
-        ipGuard.release(req.ip);
-        throw err;
-      }
-    } catch (err) {
-      throw this.#refused(toGatewayError(err));
-    }
-
-    let userId: string | undefined;
-    let localReservation = false;
-    let hold: (() => void) | undefined;
-    let registeredId: string | undefined;
-    try {
-      const principal = await this.#deps.auth.verify(req.token);
-      if (aborted()) throw abortedUpgrade();
-      userId = principal.userId;
-      const id = this.#deps.connIds.next();
-      // The per-user limit is applied by the presence store, atomically and (with a
-      // shared store) cluster-wide; local counting is the fallback while it is down.
-      const registration = await this.#deps.presence.register(id, userId);
-      if (registration === undefined) {
-        admission.reserveUser(userId);
-        localReservation = true;
-      } else {
-        registeredId = id;
-      }
-      if (aborted()) throw abortedUpgrade();
-      // The user topic is subscribed on the broker before the socket opens, so a message
-      // sent to the user from any node as soon as the client sees "open" reaches it live.
-      hold = await this.#deps.hub.retain(topics.user(userId));
-      if (aborted()) throw abortedUpgrade();
-      const now = this.#now();
-      const expiresAt = this.#tokens.deadline(principal, now);
-      const conn = createConnection({ id, principal, format: negotiated.format, ip: req.ip, log: this.#deps.log, expiresAt }, this.#deps.settings.rate, now);
-      conn.registration = registration;
-      conn.localReservation = localReservation;
-      conn.topicHold = hold;
-      return { conn, protocol: negotiated.protocol };
-    } catch (err) {
-      hold?.();
-      if (registeredId !== undefined && userId !== undefined) this.#unregister(registeredId, userId);
-      admission.release(localReservation ? userId : undefined);
-      ipGuard.release(req.ip);
-      throw this.#refused(toGatewayError(err));
-    }
+  admit(req: UpgradeRequest, aborted: () => boolean): Promise<Admitted> {
+    return this.#upgrades.admit(req, aborted);
   }
 
-  /** Counts a refused upgrade by its code; returns the error to throw. */
-  #refused(err: GatewayError): GatewayError {
-    const { metrics } = this.#deps;
-    metrics.counter('upgrades_rejected_total', err.code).inc();
-    if (err.code === 'RATE_LIMITED') metrics.counter('rate_limited_total', 'upgrade').inc();
-    return err;
-  }
-
-  #unregister(connId: string, userId: string): void {
-    this.#deps.presence.unregister(connId, userId).catch((err: unknown) => this.#deps.log.error({ err, userId }, 'could not undo a registration'));
-  }
-
-  /**
-   * Step 2: call once after trying to open the socket of an admitted connection,
-   * whether it opened or not (the client may have gone away first).
-   */
+  /** Step 2: once after trying to open an admitted connection's socket, opened or not (see Upgrades.settle). */
   settleUpgrade(conn: Connection): void {
-    const { admission, ipGuard } = this.#deps;
-    // From here on the hub counts the connection (if it opened): the reservations end.
-    admission.release(conn.localReservation ? conn.principal.userId : undefined);
-    conn.localReservation = false;
-    // Opened: the connection's own subscription holds the user topic now.
-    conn.topicHold?.();
-    conn.topicHold = undefined;
-    if (conn.phase !== 'admitted') return;
-    // It never opened: undo the rest of the admission.
-    conn.phase = 'closed';
-    ipGuard.release(conn.ip);
-    // The client went away between admission and open.
-    this.#refused(abortedUpgrade());
-    const registration = conn.registration;
-    conn.registration = undefined;
-    if (registration !== undefined) this.#unregister(conn.id, conn.principal.userId);
+    this.#upgrades.settle(conn);
   }
 
   /** Step 3: the socket of an admitted connection is open. */

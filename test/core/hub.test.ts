@@ -148,3 +148,30 @@ t.test('publish says how far a frame went: local sockets plus other nodes, not c
   broker.receivers = 1; // only this node's own subscription
   t.equal(await hub.publish('all', { ...frame }), 2, 'two local sockets; the own broker subscription is not another node');
 });
+
+t.test("a user's connections: one, then several (oldest first), then one again, then none", async (t) => {
+  const { hub, open, close } = setup(t);
+  const a1 = open('u');
+  void hub.add(a1.conn);
+  t.same(hub.userConnections('u'), [a1.conn]);
+  t.equal(hub.userConnectionCount('u'), 1);
+  t.equal(hub.userCount, 1);
+  const a2 = open('u');
+  const a3 = open('u');
+  void hub.add(a2.conn);
+  void hub.add(a3.conn);
+  t.same(hub.userConnections('u').map((c) => c.id), [a1.conn.id, a2.conn.id, a3.conn.id], 'oldest first');
+  t.equal(hub.userConnectionCount('u'), 3);
+  t.equal(close(a1), 2, 'remove answers the remaining count');
+  t.equal(close(a3), 1);
+  t.same(hub.userConnections('u'), [a2.conn], 'back to the single connection');
+  const a4 = open('u');
+  void hub.add(a4.conn);
+  t.same(hub.userConnections('u').map((c) => c.id), [a2.conn.id, a4.conn.id], 'grows again in order');
+  t.equal(close(a2), 1);
+  t.equal(close(a4), 0);
+  t.equal(close(a4), 0, 'removing twice changes nothing');
+  t.same(hub.userConnections('u'), []);
+  t.equal(hub.userConnectionCount('u'), 0);
+  t.equal(hub.userCount, 0);
+});
