@@ -24,8 +24,9 @@ export const LEGACY_EPOCH = '000000000000';
 export interface InboxEntry {
   /**
    * Per-user sequence number: unique and strictly increasing within an epoch, starting
-   * at 1, never reused within it (not even after ack or trim). Only (epoch, seq) is
-   * unique: a new epoch starts again at 1.
+   * at 1, never reused within it (not even after ack or trim, nor after a failed append,
+   * whose seq is skipped: see AppendOptions.onAssigned). Only (epoch, seq) is unique: a
+   * new epoch starts again at 1.
    */
   seq: number;
   /** The epoch in which `seq` was assigned. */
