@@ -1,4 +1,4 @@
-import type { Inbox, InboxEntry } from '../engine/inbox.js';
+import type { AppendResult, Inbox, InboxEntry } from '../engine/inbox.js';
 import type { HistogramSeries, Metrics, Series } from '../metrics/registry.js';
 import type { AckOut, Content, MessageOut } from '../protocol/frames.js';
 import type { Hub } from './hub.js';
@@ -24,9 +24,12 @@ export const DEFAULT_REPLAY_HIGH_WATER = 256 * 1024;
  * Direct messages, broadcasts and the inbox protocol (acks, receipts, replay).
  * Group messages, with their rules and history, are in rooms.ts.
  *
- * Direct delivery contract: a message is appended to the recipient's inbox (and so
- * gets its per-user seq) before it is published and before the sender is
- * acknowledged. Everything addressed to one user goes through one queue on this
+ * Direct delivery contract: a message gets its per-user seq from the recipient's
+ * inbox before it is published, and is durably appended before the sender is
+ * acknowledged. With memory and LMDB inboxes the publish happens as soon as the seq is
+ * assigned, while the append is still being written (see AppendOptions.onAssigned):
+ * should that write fail, the recipient may have seen a message that the sender is
+ * told failed (and resends), under a seq that is never reused. Everything addressed to one user goes through one queue on this
  * node, so its connections see seq in increasing order, live and replayed alike.
  * Delivery is at-least-once: a message stays in the inbox until the recipient
  * acknowledges it, and is replayed on every connect until then.
@@ -75,8 +78,10 @@ export class Messaging {
    * sender's ack data `{mid, status, timestamp, seq, epoch}`.
    *
    * The message is appended to the recipient's inbox (which assigns seq within the
-   * user's epoch), then published to the recipient's user topic whatever presence says
-   * (a publish without subscribers costs nothing). The status comes from that publish:
+   * user's epoch) and published to the recipient's user topic whatever presence says
+   * (a publish without subscribers costs nothing): as soon as the seq is assigned
+   * (memory, LMDB), so delivery does not wait for the disk; the ack resolves only once
+   * the append is durable. The status comes from that publish:
    * `delivered` when it reached a connection of the recipient and the recipient is
    * visible, `stored` otherwise, so an invisible user looks exactly like an offline one.
    * With an inbox that publishes itself (Redis), the append and the publish are one
@@ -94,8 +99,22 @@ export class Messaging {
     return this.#queue.run(to, async () => {
       const entry = { mid, from, to, content, timestamp };
       const live = this.#inbox.publishesLive ? liveMessageFrame(entry, this.#nodeId) : undefined;
+      // Engines that do not publish live hand out the seq before the entry is durable:
+      // publish then, so delivery does not wait for the disk (the sender's ack still does).
+      let early: Promise<number> | undefined;
+      const onAssigned = live !== undefined ? undefined : (seq: number, epoch: string): void => {
+        early = this.#hub.publish(topics.user(to), { type: 'message', data: { mid, from, to, content, timestamp, seq, epoch } });
+      };
       const started = performance.now();
-      const appended = await this.#inbox.append(to, entry, { ...(dedup ? { dedup } : {}), ...(live ? { live } : {}) });
+      let appended: AppendResult;
+      try {
+        appended = await this.#inbox.append(to, entry, { ...(dedup ? { dedup } : {}), ...(live ? { live } : {}), ...(onAssigned ? { onAssigned } : {}) });
+      } catch (err) {
+        // Not stored: the sender gets this error (and resends), whatever became of the
+        // early publish; its outcome is settled here so it cannot go unhandled.
+        if (early !== undefined) await Promise.allSettled([early]);
+        throw err;
+      }
       const { seq, epoch, dropped, duplicate } = appended;
       if (duplicate === undefined) this.#stats?.appended(performance.now() - started, dropped);
       if (duplicate !== undefined) {
@@ -103,7 +122,7 @@ export class Messaging {
       }
       const reached = live !== undefined
         ? appended.receivers ?? 0
-        : await this.#hub.publish(topics.user(to), { type: 'message', data: { mid, from, to, content, timestamp, seq, epoch } });
+        : await (early ?? this.#hub.publish(topics.user(to), { type: 'message', data: { mid, from, to, content, timestamp, seq, epoch } }));
       if (reached > 0 && dropped > 0) await this.#reportDropped(to);
       const delivered = reached > 0 && (await this.#isVisible(to));
       return { mid, status: delivered ? 'delivered' : 'stored', timestamp, seq, epoch };

@@ -97,7 +97,8 @@ export function checkAppendOptions(options: unknown): asserts options is AppendO
   if (options === null || typeof options !== 'object') {
     throw new GatewayError('BAD_REQUEST', 'inbox: append options must be an object');
   }
-  const { dedup, live } = options as AppendOptions;
+  const { dedup, live, onAssigned } = options as AppendOptions;
+  if (onAssigned !== undefined && typeof onAssigned !== 'function') throw new GatewayError('BAD_REQUEST', 'inbox: onAssigned must be a function');
   if (dedup !== undefined) {
     if (dedup === null || typeof dedup !== 'object') throw new GatewayError('BAD_REQUEST', 'inbox: dedup must be { key, ttlMs }');
     if (typeof dedup.key !== 'string' || dedup.key.length === 0 || Buffer.byteLength(dedup.key, 'utf8') > MAX_DEDUP_KEY_BYTES) {

@@ -24,8 +24,9 @@ export const LEGACY_EPOCH = '000000000000';
 export interface InboxEntry {
   /**
    * Per-user sequence number: unique and strictly increasing within an epoch, starting
-   * at 1, never reused within it (not even after ack or trim). Only (epoch, seq) is
-   * unique: a new epoch starts again at 1.
+   * at 1, never reused within it (not even after ack or trim, nor after a failed append,
+   * whose seq is skipped: see AppendOptions.onAssigned). Only (epoch, seq) is unique: a
+   * new epoch starts again at 1.
    */
   seq: number;
   /** The epoch in which `seq` was assigned. */
@@ -90,6 +91,21 @@ export interface AppendOptions {
   dedup?: { key: string; ttlMs: number };
   /** Publish the live frame from inside the append (engines with `publishesLive`; ignored by the others). */
   live?: LivePublish;
+  /**
+   * Engines without `publishesLive` (memory, LMDB) call this exactly once, synchronously
+   * inside the `append` call, with the seq and epoch the entry is given, BEFORE the entry
+   * is durable, so the caller can deliver it live without waiting for the disk; never for
+   * a duplicate or for an append refused before a seq was chosen. Engines with
+   * `publishesLive` do not call it. It must not throw.
+   *
+   * When the append then rejects (the write failed), the seq is burnt: it is never
+   * handed out again (the counter stays ahead of it, even though the stored record is
+   * not), no entry with it is ever stored or replayed, and an ack naming it is clamped
+   * like any ack past the last stored seq. A recipient that was shown the message live
+   * may therefore hold a seq the inbox never stored; the sender got an error, not
+   * `stored`, and resends.
+   */
+  onAssigned?: (seq: number, epoch: InboxEpoch) => void;
 }
 
 export interface InboxOptions {
@@ -112,8 +128,8 @@ export interface Inbox {
    * concurrent appends never get the same seq, and seq order is append order. The
    * returned promise resolves only when the entry is durable for this implementation
    * (for LMDB: committed to disk). Trims the oldest entries past maxPerUser and
-   * counts them as dropped (see takeDropped). See AppendOptions for de-duplication
-   * and live publishing.
+   * counts them as dropped (see takeDropped). See AppendOptions for de-duplication,
+   * live publishing and early seq assignment (`onAssigned`).
    */
   append(userId: string, entry: NewInboxEntry, options?: AppendOptions): Promise<AppendResult>;
 

@@ -137,4 +137,55 @@ export function deliveryContract(test: ContractTest): void {
     t.equal(await inbox.takeDropped('w'), 1, 'an entry stamped long ago expires at once');
   });
 
+  test('onAssigned: called once, synchronously, with the seq and epoch the append resolves with; never for a duplicate', {}, async (t, c) => {
+    const { inbox } = c;
+    const calls: Array<[number, string]> = [];
+    const onAssigned = (seq: number, epoch: string): void => {
+      calls.push([seq, epoch]);
+    };
+    const dedup = { key: 'k', ttlMs: 60_000 };
+    const pending = inbox.append('u', c.entry('u', 1), { dedup, onAssigned });
+    const expected = inbox.publishesLive ? 0 : 1;
+    t.equal(calls.length, expected, inbox.publishesLive ? 'an engine that publishes live does not call it' : 'called before append returned');
+    const first = await pending;
+    if (!inbox.publishesLive) t.same(calls, [[first.seq, first.epoch]]);
+    const again = await inbox.append('u', c.entry('u', 2), { dedup, onAssigned });
+    t.ok(again.duplicate, 'the resend is a duplicate');
+    t.equal(calls.length, expected, 'not called for the duplicate');
+    await t.rejects(inbox.append('u', c.entry('u', 3), { onAssigned: 'no' as never }), /onAssigned/);
+    t.equal(calls.length, expected, 'not called for a refused append');
+  });
+
+  test('a resend issued in the same turn as its original is answered as its duplicate', {}, async (t, c) => {
+    const { inbox } = c;
+    const dedup = { key: 'k', ttlMs: 60_000 };
+    const [first, second] = await Promise.all([
+      inbox.append('u', c.entry('u', 1), { dedup }),
+      inbox.append('u', c.entry('u', 2), { dedup }),
+    ]);
+    t.equal(first.duplicate, undefined);
+    t.match(second, { seq: first.seq, epoch: first.epoch, dropped: 0, duplicate: { mid: 'm1', timestamp: T0 } });
+    t.same(mids(await inbox.read('u', 0, 10)), ['m1'], 'one entry');
+  });
+
+  test('appends and acks of several users issued together take effect in call order', {}, async (t, c) => {
+    const { inbox } = c;
+    const [, , , ackU1, , ackU3, ackV, fourth] = await Promise.all([
+      inbox.append('u', c.entry('u', 1)),
+      inbox.append('u', c.entry('u', 2)),
+      inbox.append('u', c.entry('u', 3)),
+      inbox.ack('u', 1),
+      inbox.append('v', c.entry('v', 4)),
+      inbox.ack('u', 3),
+      inbox.ack('v', 1),
+      inbox.append('u', c.entry('u', 5)),
+    ]);
+    t.same(seqs(ackU1), [1]);
+    t.same(seqs(ackU3), [2, 3], 'the second ack removes what the first left');
+    t.same(mids(ackV), ['m4']);
+    t.equal(fourth.seq, 4);
+    t.same(seqs(await inbox.read('u', 0, 10)), [4]);
+    t.same(await inbox.read('v', 0, 10), []);
+  });
+
 }

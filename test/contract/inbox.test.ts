@@ -75,7 +75,7 @@ t.test('lmdb: sweep works through more expired entries than one batch', async (t
   t.equal((await inbox.takeDropped('u0')) + (await inbox.takeDropped('u1')) + (await inbox.takeDropped('u2')), 1300);
 });
 
-t.test('lmdb: an append whose content cannot be encoded rejects and leaves no trace', async (t) => {
+t.test('lmdb: an append whose content cannot be encoded rejects, stores nothing and burns its seq', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-inbox-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const inbox = await LmdbInbox.open({ maxPerUser: 2, ttlMs: 1000, path: dir });
@@ -84,11 +84,15 @@ t.test('lmdb: an append whose content cannot be encoded rejects and leaves no tr
   await inbox.append('u', entry);
   await inbox.append('u', entry);
   // Not JSON, but it reaches the encoder inside the transaction: msgpack refuses it.
-  await t.rejects(inbox.append('u', { ...entry, content: 2n ** 70n }), /too large/);
-  t.equal(await inbox.lastSeq('u'), 2, 'no seq consumed');
+  const assigned: number[] = [];
+  await t.rejects(inbox.append('u', { ...entry, content: 2n ** 70n }, { onAssigned: (seq) => assigned.push(seq) }), /too large/);
+  t.same(assigned, [3], 'the seq was handed out before the write');
+  t.equal(await inbox.lastSeq('u'), 2, 'the stored counter did not move');
   t.equal(await inbox.takeDropped('u'), 0, 'nothing trimmed');
   t.same((await inbox.read('u', 0, 10)).map((e) => e.seq), [1, 2]);
-  t.match(await inbox.append('u', entry), { seq: 3, epoch: /^[0-9a-z]{12}$/, dropped: 1 });
+  t.same((await inbox.ack('u', 3)).map((e) => e.seq), [1, 2], 'an ack naming the burnt seq is clamped to what is stored');
+  t.match(await inbox.append('u', entry), { seq: 4, epoch: /^[0-9a-z]{12}$/, dropped: 0 }, 'the burnt seq 3 is never reused');
+  t.same((await inbox.read('u', 0, 10)).map((e) => e.seq), [4]);
 });
 
 t.test('lmdb without fsync still resolves appends that survive a reopen', async (t) => {

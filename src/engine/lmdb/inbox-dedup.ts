@@ -21,8 +21,8 @@ type DedupExpiryKey = [expires: number, userId: string, key: string];
  *  - `dedup`: [userId, key] -> {seq, epoch, mid, timestamp, writtenAt, expires}
  *  - `dedupExpiry`: [expires, userId, key] -> true, so sweeps find expired records
  *    without reading every one.
- * Every method must run inside the inbox's write transaction (the append's own, so a
- * record commits, or is lost, together with its entry).
+ * `write` and `sweepBatch` must run inside the inbox's write transaction (the append's
+ * own, so a record commits, or is lost, together with its entry).
  */
 export class LmdbDedupRecords {
   readonly #records: Database<DedupRecord, DedupKey>;
@@ -34,21 +34,20 @@ export class LmdbDedupRecords {
   }
 
   /**
-   * The original append's answer when a record under (userId, key) was written at most
-   * ttlMs before `now`; undefined otherwise (an expired record found here is removed).
+   * The original append's answer when a committed record under (userId, key) was
+   * written at most ttlMs before `now`; undefined otherwise. A read outside any
+   * transaction: an expired record is left for `write` to replace or a sweep to remove.
    */
-  find(userId: string, key: string, ttlMs: number, now: number): AppendResult | undefined {
+  peek(userId: string, key: string, ttlMs: number, now: number): AppendResult | undefined {
     const found = this.#records.get([userId, key]);
-    if (found === undefined) return undefined;
-    if (dedupHolds(found.writtenAt, now, ttlMs)) {
-      return { seq: found.seq, epoch: found.epoch, dropped: 0, duplicate: { mid: found.mid, timestamp: found.timestamp } };
-    }
-    this.#records.remove([userId, key]);
-    this.#expiry.remove([found.expires, userId, key]);
-    return undefined;
+    if (found === undefined || !dedupHolds(found.writtenAt, now, ttlMs)) return undefined;
+    return { seq: found.seq, epoch: found.epoch, dropped: 0, duplicate: { mid: found.mid, timestamp: found.timestamp } };
   }
 
-  /** Records the answer of an append that `find` did not match. */
+  /**
+   * Records the answer of an append that `peek` did not match, replacing any expired
+   * record (whose old expiry key sweepBatch then recognises as stale).
+   */
   write(userId: string, key: string, ttlMs: number, now: number, answer: { seq: number; epoch: string; mid: string; timestamp: number }): void {
     const expires = now + ttlMs;
     this.#records.put([userId, key], { ...answer, writtenAt: now, expires });

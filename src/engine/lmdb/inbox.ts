@@ -14,6 +14,8 @@ import {
   isExpired,
   newEpoch,
 } from '../inbox-rules.js';
+import { GroupCommit, DEFAULT_LAZY_DELAY_MS } from './group-commit.js';
+import { SeqCounters } from './inbox-counters.js';
 import { LmdbDedupRecords } from './inbox-dedup.js';
 
 /** The environment file the inbox keeps inside its directory (plus `inbox.mdb-lock`). */
@@ -64,8 +66,15 @@ const LAYOUT_EPOCHS = 2;
  * only after LMDB committed it AND fsynced it. An append that resolved survives kill
  * -9 of the process and a power loss (as far as the disk honours fsync). With fsync:
  * false it resolves at commit (the data is in the OS page cache, which outlives the
- * process) and the fsync follows, so it survives kill -9 but not a power loss. Appends issued in
- * the same event turn share one transaction, so one fsync serves many of them.
+ * process) and the fsync follows, so it survives kill -9 but not a power loss.
+ *
+ * Group commit (group-commit.ts): every mutation is queued and written in the next
+ * group commit, one LMDB transaction (one commit, one fsync) for everything queued,
+ * with at most one in flight; what arrives meanwhile goes into the next one. Appends
+ * and takeDropped start a commit on the next turn; acks and sweeps wait up to
+ * DEFAULT_LAZY_DELAY_MS to share one, so an ack usually costs no commit of its own.
+ * Seqs are handed out at call time from counters in memory (inbox-counters.ts), so a
+ * caller can deliver an entry live while it is being written (AppendOptions.onAssigned).
  *
  * Layout, one named sub-database per kind of record (values are msgpack):
  *  - `entries`: [userId, seq] -> {mid, from, to, content, timestamp}. Array keys are
@@ -82,11 +91,11 @@ const LAYOUT_EPOCHS = 2;
  *  - `meta`:    layout version.
  *
  * Atomicity and ordering: every mutation (append, ack, takeDropped, a sweep batch)
- * runs as one lmdb asynchronous child transaction: its callback reads the user
+ * runs as one child transaction inside its group commit: its callback reads the user
  * record, writes, and either all of it commits or (if it throws) none of it does.
- * lmdb runs asynchronous transaction callbacks in call order, so concurrent appends
- * from this process get increasing seqs in call order; LMDB's single writer lock
- * makes this hold across processes sharing the file too.
+ * Mutations run in call order, and appends take increasing seqs in call order. The
+ * counters in memory assume this process is the file's only writer while it is open
+ * (another process may open it after this one closed, as a restart does).
  *
  * Reads (read, lastSeq) are synchronous LMDB reads of committed state; a mutation
  * still in flight is not visible to them.
@@ -100,12 +109,14 @@ export class LmdbInbox implements Inbox {
   readonly #users: Database<UserState, string>;
   readonly #dedup: LmdbDedupRecords;
   readonly #meta: Database<number, string>;
+  readonly #commits: GroupCommit;
+  readonly #counters = new SeqCounters();
   readonly publishesLive = false;
   /** Mutations queued and not yet settled; lets takeDropped skip a write when nothing can change. */
   #pending = 0;
   #closing: Promise<void> | undefined;
 
-  private constructor(opts: InboxOptions, clock: () => number, root: RootDatabase) {
+  private constructor(opts: InboxOptions, clock: () => number, root: RootDatabase, lazyDelayMs: number) {
     this.#opts = opts;
     this.#clock = clock;
     this.#root = root;
@@ -114,6 +125,7 @@ export class LmdbInbox implements Inbox {
     this.#users = root.openDB<UserState, string>({ name: 'users' });
     this.#dedup = new LmdbDedupRecords(root);
     this.#meta = root.openDB<number, string>({ name: 'meta' });
+    this.#commits = new GroupCommit(root, lazyDelayMs);
   }
 
   /** Gives every user record stored before epochs existed the stable LEGACY_EPOCH, once per file. */
@@ -124,7 +136,7 @@ export class LmdbInbox implements Inbox {
         if (typeof value.epoch !== 'string') this.#users.put(key, { ...value, epoch: LEGACY_EPOCH });
       }
       this.#meta.put(LAYOUT_VERSION_KEY, LAYOUT_EPOCHS);
-    });
+    }, true);
   }
 
   /**
@@ -145,7 +157,7 @@ export class LmdbInbox implements Inbox {
       overlappingSync: !fsync,
       encoding: 'msgpack',
     });
-    const inbox = new LmdbInbox(inboxOpts, clock, root);
+    const inbox = new LmdbInbox(inboxOpts, clock, root, DEFAULT_LAZY_DELAY_MS);
     try {
       await inbox.#upgrade();
     } catch (err) {
@@ -155,13 +167,27 @@ export class LmdbInbox implements Inbox {
     return inbox;
   }
 
-  /** `options.live` is ignored (publishesLive is false): the caller publishes. */
+  /**
+   * `options.live` is ignored (publishesLive is false): the caller publishes, and may do
+   * so from `options.onAssigned`, which is called synchronously with the seq taken from
+   * the counter in memory (see SeqCounters) before the entry is written. A resend found
+   * by `options.dedup` is answered from the committed record, or, while the original
+   * append is still being written, with the original's outcome once it settles (it
+   * rejects when the original does).
+   */
   async append(userId: string, entry: NewInboxEntry, options?: AppendOptions): Promise<AppendResult> {
     this.#checkOpen();
     checkUserId(userId);
     checkEntry(entry);
     checkAppendOptions(options);
     const dedup = options?.dedup;
+    const now = this.#clock();
+    if (dedup) {
+      const original = this.#counters.inFlight(userId, dedup.key);
+      if (original) return original;
+      const duplicate = this.#dedup.peek(userId, dedup.key, dedup.ttlMs, now);
+      if (duplicate) return duplicate;
+    }
     const stored: StoredEntry = {
       mid: entry.mid,
       from: entry.from,
@@ -169,16 +195,15 @@ export class LmdbInbox implements Inbox {
       content: entry.content,
       timestamp: entry.timestamp,
     };
-    return this.#write((): AppendResult => {
-      const now = this.#clock();
-      const duplicate = dedup && this.#dedup.find(userId, dedup.key, dedup.ttlMs, now);
-      if (duplicate) return duplicate;
-      const state = this.#users.get(userId) ?? { epoch: newEpoch(), last: 0, live: 0, dropped: 0 };
-      const seq = state.last + 1;
-      if (dedup) this.#dedup.write(userId, dedup.key, dedup.ttlMs, now, { seq, epoch: state.epoch, mid: stored.mid, timestamp: stored.timestamp });
+    const { seq, epoch } = this.#counters.next(userId, () => this.#users.get(userId));
+    const outcome = this.#write((): AppendResult => {
+      const state = this.#users.get(userId) ?? { epoch, last: 0, live: 0, dropped: 0 };
+      // Only another writer of the file could have changed it under the counter.
+      if (state.epoch !== epoch) throw new Error(`inbox: the epoch of ${JSON.stringify(userId)} changed under its counter`);
+      if (dedup) this.#dedup.write(userId, dedup.key, dedup.ttlMs, now, { seq, epoch, mid: stored.mid, timestamp: stored.timestamp });
       this.#entries.put([userId, seq], stored);
       this.#expiry.put([stored.timestamp, userId, seq], true);
-      state.last = seq;
+      state.last = Math.max(state.last, seq);
       state.live += 1;
       let dropped = 0;
       const overflow = state.live - this.#opts.maxPerUser;
@@ -190,8 +215,15 @@ export class LmdbInbox implements Inbox {
         state.dropped += dropped;
       }
       this.#users.put(userId, state);
-      return { seq, epoch: state.epoch, dropped };
-    });
+      return { seq, epoch, dropped };
+    }, true);
+    outcome.then(() => this.#counters.settled(userId, true), () => this.#counters.settled(userId, false));
+    if (dedup) {
+      const answer = { mid: stored.mid, timestamp: stored.timestamp };
+      this.#counters.track(userId, dedup.key, outcome.then((r) => ({ seq: r.seq, epoch: r.epoch, dropped: 0, duplicate: answer })));
+    }
+    options?.onAssigned?.(seq, epoch);
+    return outcome;
   }
 
   async read(userId: string, after: number, limit: number): Promise<InboxEntry[]> {
@@ -235,7 +267,7 @@ export class LmdbInbox implements Inbox {
       state.live -= removed.length;
       this.#users.put(userId, state);
       return out;
-    });
+    }, false);
   }
 
   async takeDropped(userId: string): Promise<number> {
@@ -254,7 +286,7 @@ export class LmdbInbox implements Inbox {
       state.dropped = 0;
       this.#users.put(userId, state);
       return n;
-    });
+    }, true);
   }
 
   async lastSeq(userId: string): Promise<number> {
@@ -270,17 +302,17 @@ export class LmdbInbox implements Inbox {
     const cutoff = expiryCutoff(now, this.#opts.ttlMs);
     let total = 0;
     for (;;) {
-      const removed = await this.#write(() => this.#sweepBatch(cutoff));
+      const removed = await this.#write(() => this.#sweepBatch(cutoff), false);
       total += removed;
       if (removed < SWEEP_BATCH || this.#closing) break;
     }
-    while (!this.#closing && (await this.#write(() => this.#dedup.sweepBatch(now, SWEEP_BATCH))) === SWEEP_BATCH);
+    while (!this.#closing && (await this.#write(() => this.#dedup.sweepBatch(now, SWEEP_BATCH), false)) === SWEEP_BATCH);
     return total;
   }
 
-  /** Stops accepting calls, waits for queued writes to commit, closes the environment. Idempotent. */
+  /** Stops accepting calls, writes what is queued (lazy writes too, at once), closes the environment. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= this.#root.close();
+    this.#closing ??= this.#commits.drain().then(() => this.#root.close());
     return this.#closing;
   }
 
@@ -336,14 +368,15 @@ export class LmdbInbox implements Inbox {
   }
 
   /**
-   * Runs `fn` as an atomic, abortable write transaction queued behind every earlier
-   * one; resolves with its result after the commit is on disk, rejects (with nothing
-   * written) when it throws.
+   * Runs `fn` as an atomic, abortable write queued behind every earlier one, in the
+   * next group commit (see GroupCommit: `urgent` for appends someone waits on);
+   * resolves with its result after the commit is on disk, rejects (with nothing of it
+   * written) when it throws or the commit fails.
    */
-  async #write<T>(fn: () => T): Promise<T> {
+  async #write<T>(fn: () => T, urgent: boolean): Promise<T> {
     this.#pending += 1;
     try {
-      return await this.#root.childTransaction(fn);
+      return await this.#commits.run(fn, urgent);
     } finally {
       this.#pending -= 1;
     }

@@ -64,7 +64,7 @@ export class MemoryInbox implements Inbox {
     this.#clock = clock;
   }
 
-  /** `options.live` is ignored (publishesLive is false): the caller publishes. */
+  /** `options.live` is ignored (publishesLive is false): the caller publishes (from `options.onAssigned` if it likes). */
   async append(userId: string, entry: NewInboxEntry, options?: AppendOptions): Promise<AppendResult> {
     this.#checkOpen();
     checkUserId(userId);
@@ -108,6 +108,8 @@ export class MemoryInbox implements Inbox {
       dropped = overflow;
       box.dropped += overflow;
     }
+    // Stored in memory already: "before durable" is trivially true here.
+    options?.onAssigned?.(seq, box.epoch);
     return { seq, epoch: box.epoch, dropped };
   }
 

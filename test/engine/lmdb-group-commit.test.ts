@@ -1,0 +1,105 @@
+import t from 'tap';
+import { GroupCommit, type TransactionRunner } from '../../src/engine/lmdb/group-commit.js';
+
+/**
+ * A stand-in for lmdb's root: a transaction runs its callback on a later turn and
+ * commits the writes of the child transactions that did not throw; `failNext` makes
+ * the next commit fail after its callbacks ran.
+ */
+class FakeRunner implements TransactionRunner {
+  readonly committed: string[] = [];
+  readonly batches: number[] = [];
+  failNext: Error | undefined;
+  #pending: string[] | undefined;
+  #child: string[] | undefined;
+
+  write(value: string): void {
+    if (this.#child === undefined) throw new Error('write outside a child transaction');
+    this.#child.push(value);
+  }
+
+  async transaction<T>(fn: () => T): Promise<T> {
+    await new Promise((resolve) => setImmediate(resolve));
+    this.#pending = [];
+    const result = fn();
+    const writes = this.#pending;
+    this.#pending = undefined;
+    const failure = this.failNext;
+    this.failNext = undefined;
+    if (failure) throw failure;
+    this.committed.push(...writes);
+    this.batches.push(writes.length);
+    return result;
+  }
+
+  childTransaction<T>(fn: () => T): T {
+    this.#child = [];
+    try {
+      const result = fn();
+      this.#pending!.push(...this.#child);
+      return result;
+    } finally {
+      this.#child = undefined;
+    }
+  }
+}
+
+t.test('operations issued in one turn share one commit and run in call order', async (t) => {
+  const runner = new FakeRunner();
+  const commits = new GroupCommit(runner, 50);
+  const results = await Promise.all(['a', 'b', 'c'].map((v) => commits.run(() => (runner.write(v), v.toUpperCase()), true)));
+  t.same(results, ['A', 'B', 'C']);
+  t.same(runner.committed, ['a', 'b', 'c']);
+  t.same(runner.batches, [3], 'one transaction');
+});
+
+t.test('an operation that throws rejects alone and keeps none of its writes', async (t) => {
+  const runner = new FakeRunner();
+  const commits = new GroupCommit(runner, 50);
+  const ok1 = commits.run(() => runner.write('a'), true);
+  const bad = commits.run(() => {
+    runner.write('half');
+    throw new Error('boom');
+  }, true);
+  const ok2 = commits.run(() => runner.write('c'), true);
+  await t.rejects(bad, /boom/);
+  await ok1;
+  await ok2;
+  t.same(runner.committed, ['a', 'c']);
+});
+
+t.test('a failed commit rejects every operation of its batch, and the next batch is unaffected', async (t) => {
+  const runner = new FakeRunner();
+  const commits = new GroupCommit(runner, 50);
+  runner.failNext = new Error('MDB_MAP_FULL');
+  const batch = [commits.run(() => runner.write('a'), true), commits.run(() => runner.write('b'), false)];
+  for (const p of batch) await t.rejects(p, /MDB_MAP_FULL/);
+  t.same(runner.committed, [], 'nothing of the failed batch was written');
+  await commits.run(() => runner.write('c'), true);
+  t.same(runner.committed, ['c']);
+});
+
+t.test('a lazy operation waits for an urgent one to share its commit, or for the delay', async (t) => {
+  const runner = new FakeRunner();
+  const commits = new GroupCommit(runner, 40);
+  const lazy = commits.run(() => runner.write('ack'), false);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  t.same(runner.batches, [], 'not written at once');
+  await Promise.all([lazy, commits.run(() => runner.write('append'), true)]);
+  t.same(runner.batches, [2], 'written with the urgent one, in call order');
+  t.same(runner.committed, ['ack', 'append']);
+  const started = Date.now();
+  await commits.run(() => runner.write('alone'), false);
+  t.ok(Date.now() - started >= 30, 'alone, it is written after the delay');
+  t.same(runner.batches, [2, 1]);
+});
+
+t.test('drain writes lazy operations at once and waits for every batch', async (t) => {
+  const runner = new FakeRunner();
+  const commits = new GroupCommit(runner, 60_000);
+  const lazy = commits.run(() => runner.write('x'), false);
+  await commits.drain();
+  t.same(runner.committed, ['x']);
+  await lazy;
+  t.equal(commits.queued, 0);
+});
