@@ -7,7 +7,7 @@
  * installed or the gateway does not start in cluster mode.
  */
 import { spawnSync } from 'node:child_process';
-import { describeCounts, openRange, withPool, workersFor, type Ctx, type Outcome, type Scenario } from '../lib/context.js';
+import { describeCounts, openRange, round, withPool, workersFor, type Ctx, type Outcome, type Scenario } from '../lib/context.js';
 import { freePort } from '../lib/net.js';
 import { ServerProcess } from '../lib/server-proc.js';
 import { runSteps, stepNotes } from '../lib/steps.js';
@@ -99,6 +99,43 @@ async function stopNodes(nodes: Running[]): Promise<void> {
   }));
 }
 
+/** Length of the quiet window over which idle CPU is measured, after a settling pause. */
+const IDLE_SETTLE_MS = 2000;
+const IDLE_WINDOW_MS = 5000;
+
+interface IdleFigures {
+  /** CPU of the busiest gateway node over the window, % of one core. */
+  cpuPct: number;
+  /** Each node's figure, in node order. */
+  perNode: number[];
+  redisCpuPct: number;
+  /** RSS growth since before the connections opened, per connection the node holds (mean of nodes). */
+  kbPerConn: number;
+}
+
+/**
+ * With every connection open and nothing sent: each node's CPU over a quiet window
+ * (the cost of holding connections, which should be close to nothing) and RSS per
+ * connection. Connections are spread idx % NODES, so each node holds about n / NODES.
+ */
+async function idleFigures(ctx: Ctx, nodes: Running[], redis: ServerProcess, rssBefore: number[], n: number): Promise<IdleFigures> {
+  ctx.progress.update(`cluster: idle window (${IDLE_WINDOW_MS / 1000}s)`);
+  await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+  const before = nodes.map((x) => x.server.cpuMicros());
+  const redisBefore = redis.cpuMicros();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, IDLE_WINDOW_MS));
+  const elapsedUs = (performance.now() - t0) * 1000;
+  const perNode = nodes.map((x, k) => round((100 * (x.server.cpuMicros() - before[k]!)) / elapsedUs, 2));
+  const kb = nodes.map((x, k) => (x.server.rssKB() - rssBefore[k]!) / Math.max(1, Math.ceil((n - k) / NODES)));
+  return {
+    cpuPct: Math.max(...perNode),
+    perNode,
+    redisCpuPct: round((100 * (redis.cpuMicros() - redisBefore)) / elapsedUs, 2),
+    kbPerConn: round(kb.reduce((a, b) => a + b, 0) / kb.length, 2),
+  };
+}
+
 export const cluster: Scenario = {
   name: 'cluster',
   title: `${NODES} gateway nodes and Redis, traffic crossing nodes`,
@@ -106,6 +143,10 @@ export const cluster: Scenario = {
     { key: 'nodes', label: 'gateway nodes', unit: '', better: 'none' },
     { key: 'held', label: 'connections held (all nodes)', unit: '', better: 'higher' },
     { key: 'failures', label: 'failures', unit: '', better: 'lower' },
+    { key: 'upgrade_cpu_us', label: 'server CPU per upgrade (all nodes)', unit: 'µs', better: 'lower' },
+    { key: 'idle_cpu_pct', label: 'idle CPU per node (busiest node, % of a core)', unit: '%', better: 'lower' },
+    { key: 'redis_idle_cpu_pct', label: 'Redis CPU while the nodes idle (% of a core)', unit: '%', better: 'lower' },
+    { key: 'kb_per_conn', label: 'memory per connection (RSS growth, mean of nodes)', unit: 'KB', better: 'lower' },
     { key: 'cross_group_per_s', label: 'cross-node group deliveries (sustained max)', unit: 'msg/s', better: 'higher' },
     { key: 'group_p99_ms', label: 'group delivery p99 at that rate', unit: 'ms', better: 'lower' },
     { key: 'cross_direct_per_s', label: 'cross-node direct messages (sustained max)', unit: 'msg/s', better: 'higher' },
@@ -130,8 +171,12 @@ export const cluster: Scenario = {
         const cpu = () => nodes.reduce((a, x) => a + x.server.cpuMicros(), 0);
         const plan = clusterPlan(n, Math.min(ctx.opts.groups, Math.floor(n / NODES)));
         return await withPool(ctx, target, ports, workersFor(ctx, n), async (pool): Promise<Outcome> => {
+          const rssBefore = nodes.map((x) => x.server.rssKB());
+          const cpuBefore = cpu();
           const opened = await openRange(ctx, pool, 0, n, 'cluster');
+          const upgradeCpu = cpu() - cpuBefore;
           const ping = await pool.ping(15_000);
+          const idle = await idleFigures(ctx, nodes, redis.proc, rssBefore, n);
           const joined = await pool.join(plan.members, 30_000);
           if (joined.failed) {
             const drops = describeCounts((await pool.stats()).dropReasons);
@@ -160,13 +205,17 @@ export const cluster: Scenario = {
               nodes: NODES,
               held: ping.ok,
               failures: n - ping.ok,
+              upgrade_cpu_us: opened.opened > 0 ? round(upgradeCpu / opened.opened, 0) : null,
+              idle_cpu_pct: idle.cpuPct,
+              redis_idle_cpu_pct: idle.redisCpuPct,
+              kb_per_conn: idle.kbPerConn,
               cross_group_per_s: best ? Math.round(best.deliveredPerSec * crossShare) : null,
               group_p99_ms: best?.p99 ?? null,
               cross_direct_per_s: directs.sustainedMax?.deliveredPerSec ?? null,
               direct_rtt_p99_ms: directs.steps[0]?.ackP99 ?? null,
               loss: groups.totalLoss + directs.totalLoss,
             },
-            details: { opened, groups: groups.steps, direct: directs.steps },
+            details: { opened, idle, groups: groups.steps, direct: directs.steps },
             notes: [
               ...(opened.failed ? [`open failures: ${describeCounts(opened.reasons)}`] : []),
               ...stepNotes(groups, 'msg/s per publisher'),
