@@ -7,7 +7,7 @@
  * installed or the gateway does not start in cluster mode.
  */
 import { spawnSync } from 'node:child_process';
-import { describeCounts, openRange, withPool, workersFor, type Ctx, type Outcome, type Scenario } from '../lib/context.js';
+import { describeCounts, openRange, round, withPool, workersFor, type Ctx, type Outcome, type Scenario } from '../lib/context.js';
 import { freePort } from '../lib/net.js';
 import { ServerProcess } from '../lib/server-proc.js';
 import { runSteps, stepNotes } from '../lib/steps.js';
@@ -74,6 +74,38 @@ function clusterPlan(connections: number, groups: number): GroupPlan {
   return { members, pubs: [...pubs].map(([g, idx]) => [idx, g]), size };
 }
 
+/** Publishes per second per room in the A → B phase (the issue's 10 rooms × 1,000 members: 100k deliveries/s). */
+const AB_RATE = 10;
+const AB_ROOMS = 10;
+
+/**
+ * The A → B phase: AB_ROOMS rooms whose members are all on node 1 (up to 1,000 each, fewer
+ * when node 1 holds fewer than AB_ROOMS × 1,000) and whose publishers are on node 0, so
+ * every delivery but the publisher's own copy crossed Redis. Publishers join their room
+ * (publishing needs membership by default), so a room has roomSize + 1 members.
+ */
+function abPlan(connections: number): GroupPlan & { roomSize: number } {
+  const onB: number[] = [];
+  const onA: number[] = [];
+  for (let idx = 0; idx < connections; idx++) {
+    if (idx % NODES === 1) onB.push(idx);
+    else if (idx % NODES === 0) onA.push(idx);
+  }
+  const roomSize = Math.max(1, Math.min(1000, Math.floor(onB.length / AB_ROOMS)));
+  const members: Array<[number, string]> = [];
+  const size = new Map<string, number>();
+  const pubs: Array<[number, string]> = [];
+  for (let r = 0; r < AB_ROOMS; r++) {
+    const g = `${GROUP_PREFIX}ab-${r}`;
+    for (const idx of onB.slice(r * roomSize, (r + 1) * roomSize)) members.push([idx, g]);
+    const pub = onA[onA.length - 1 - r]!;
+    members.push([pub, g]);
+    size.set(g, roomSize + 1);
+    pubs.push([pub, g]);
+  }
+  return { members, pubs, size, roomSize };
+}
+
 async function startNodes(ctx: Ctx, target: Target, redisPort: number): Promise<Running[]> {
   const nodes: Running[] = [];
   try {
@@ -99,6 +131,43 @@ async function stopNodes(nodes: Running[]): Promise<void> {
   }));
 }
 
+/** Length of the quiet window over which idle CPU is measured, after a settling pause. */
+const IDLE_SETTLE_MS = 2000;
+const IDLE_WINDOW_MS = 5000;
+
+interface IdleFigures {
+  /** CPU of the busiest gateway node over the window, % of one core. */
+  cpuPct: number;
+  /** Each node's figure, in node order. */
+  perNode: number[];
+  redisCpuPct: number;
+  /** RSS growth since before the connections opened, per connection the node holds (mean of nodes). */
+  kbPerConn: number;
+}
+
+/**
+ * With every connection open and nothing sent: each node's CPU over a quiet window
+ * (the cost of holding connections, which should be close to nothing) and RSS per
+ * connection. Connections are spread idx % NODES, so each node holds about n / NODES.
+ */
+async function idleFigures(ctx: Ctx, nodes: Running[], redis: ServerProcess, rssBefore: number[], n: number): Promise<IdleFigures> {
+  ctx.progress.update(`cluster: idle window (${IDLE_WINDOW_MS / 1000}s)`);
+  await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+  const before = nodes.map((x) => x.server.cpuMicros());
+  const redisBefore = redis.cpuMicros();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, IDLE_WINDOW_MS));
+  const elapsedUs = (performance.now() - t0) * 1000;
+  const perNode = nodes.map((x, k) => round((100 * (x.server.cpuMicros() - before[k]!)) / elapsedUs, 2));
+  const kb = nodes.map((x, k) => (x.server.rssKB() - rssBefore[k]!) / Math.max(1, Math.ceil((n - k) / NODES)));
+  return {
+    cpuPct: Math.max(...perNode),
+    perNode,
+    redisCpuPct: round((100 * (redis.cpuMicros() - redisBefore)) / elapsedUs, 2),
+    kbPerConn: round(kb.reduce((a, b) => a + b, 0) / kb.length, 2),
+  };
+}
+
 export const cluster: Scenario = {
   name: 'cluster',
   title: `${NODES} gateway nodes and Redis, traffic crossing nodes`,
@@ -106,6 +175,14 @@ export const cluster: Scenario = {
     { key: 'nodes', label: 'gateway nodes', unit: '', better: 'none' },
     { key: 'held', label: 'connections held (all nodes)', unit: '', better: 'higher' },
     { key: 'failures', label: 'failures', unit: '', better: 'lower' },
+    { key: 'upgrade_cpu_us', label: 'server CPU per upgrade (all nodes)', unit: 'µs', better: 'lower' },
+    { key: 'idle_cpu_pct', label: 'idle CPU per node (busiest node, % of a core)', unit: '%', better: 'lower' },
+    { key: 'redis_idle_cpu_pct', label: 'Redis CPU while the nodes idle (% of a core)', unit: '%', better: 'lower' },
+    { key: 'kb_per_conn', label: 'memory per connection (RSS growth, mean of nodes)', unit: 'KB', better: 'lower' },
+    { key: 'ab_rooms', label: 'A → B fan-out: rooms × members (members on node 1, publishers on node 0)', unit: '', better: 'none' },
+    { key: 'ab_delivered_per_s', label: 'A → B fan-out: delivered at 10 publishes/s per room', unit: 'msg/s', better: 'higher' },
+    { key: 'ab_p50_ms', label: 'A → B fan-out latency p50', unit: 'ms', better: 'lower' },
+    { key: 'ab_p99_ms', label: 'A → B fan-out latency p99', unit: 'ms', better: 'lower' },
     { key: 'cross_group_per_s', label: 'cross-node group deliveries (sustained max)', unit: 'msg/s', better: 'higher' },
     { key: 'group_p99_ms', label: 'group delivery p99 at that rate', unit: 'ms', better: 'lower' },
     { key: 'cross_direct_per_s', label: 'cross-node direct messages (sustained max)', unit: 'msg/s', better: 'higher' },
@@ -130,13 +207,27 @@ export const cluster: Scenario = {
         const cpu = () => nodes.reduce((a, x) => a + x.server.cpuMicros(), 0);
         const plan = clusterPlan(n, Math.min(ctx.opts.groups, Math.floor(n / NODES)));
         return await withPool(ctx, target, ports, workersFor(ctx, n), async (pool): Promise<Outcome> => {
+          const rssBefore = nodes.map((x) => x.server.rssKB());
+          const cpuBefore = cpu();
           const opened = await openRange(ctx, pool, 0, n, 'cluster');
+          const upgradeCpu = cpu() - cpuBefore;
           const ping = await pool.ping(15_000);
+          const idle = await idleFigures(ctx, nodes, redis.proc, rssBefore, n);
           const joined = await pool.join(plan.members, 30_000);
           if (joined.failed) {
             const drops = describeCounts((await pool.stats()).dropReasons);
             throw new Error(`${joined.failed} joins failed: ${describeCounts(joined.reasons)}${drops ? `; dropped: ${drops}` : ''}`);
           }
+          const ab = abPlan(n);
+          const abJoined = await pool.join(ab.members, 30_000);
+          if (abJoined.failed) throw new Error(`${abJoined.failed} A → B joins failed: ${describeCounts(abJoined.reasons)}`);
+          const abRun = await runSteps(ctx, pool, {
+            send: (rate) => pool.publish(ab.pubs, rate, ctx.opts.stepMs, ctx.opts.size),
+            expected: (sent) => sent.sent.reduce((sum, k, i) => sum + k * ab.size.get(ab.pubs[i]![1])!, 0),
+            serverCpu: cpu,
+            p99LimitMs: 100,
+          }, [AB_RATE], 'cluster A → B');
+          const abStep = abRun.steps[0];
           const groups = await runSteps(ctx, pool, {
             send: (rate) => pool.publish(plan.pubs, rate, ctx.opts.stepMs, ctx.opts.size),
             expected: (sent) => sent.sent.reduce((sum, k, i) => sum + k * plan.size.get(plan.pubs[i]![1])!, 0),
@@ -160,13 +251,21 @@ export const cluster: Scenario = {
               nodes: NODES,
               held: ping.ok,
               failures: n - ping.ok,
+              upgrade_cpu_us: opened.opened > 0 ? round(upgradeCpu / opened.opened, 0) : null,
+              idle_cpu_pct: idle.cpuPct,
+              redis_idle_cpu_pct: idle.redisCpuPct,
+              kb_per_conn: idle.kbPerConn,
+              ab_rooms: `${ab.pubs.length} × ${ab.roomSize}`,
+              ab_delivered_per_s: abStep ? Math.round(abStep.deliveredPerSec) : null,
+              ab_p50_ms: abStep?.p50 ?? null,
+              ab_p99_ms: abStep?.p99 ?? null,
               cross_group_per_s: best ? Math.round(best.deliveredPerSec * crossShare) : null,
               group_p99_ms: best?.p99 ?? null,
               cross_direct_per_s: directs.sustainedMax?.deliveredPerSec ?? null,
               direct_rtt_p99_ms: directs.steps[0]?.ackP99 ?? null,
-              loss: groups.totalLoss + directs.totalLoss,
+              loss: abRun.totalLoss + groups.totalLoss + directs.totalLoss,
             },
-            details: { opened, groups: groups.steps, direct: directs.steps },
+            details: { opened, idle, ab: abRun.steps, groups: groups.steps, direct: directs.steps },
             notes: [
               ...(opened.failed ? [`open failures: ${describeCounts(opened.reasons)}`] : []),
               ...stepNotes(groups, 'msg/s per publisher'),

@@ -14,9 +14,10 @@ export const RATE_SHARE_INTERVAL = 200;
 /**
  * Per-user message rate limit, shared by all of a user's connections (each
  * connection also has its own bucket, see Connection). Decisions are local, with no
- * round trip per frame; with a shared RateShare the node reports what each active
- * user sent here every RATE_SHARE_INTERVAL and debits what the same user sent on other
- * nodes, so the limit holds cluster-wide up to the overshoot RateShare documents.
+ * round trip per frame; with a shared RateShare the node reports every
+ * RATE_SHARE_INTERVAL only the users that sent frames here since the last exchange, and
+ * debits the local buckets of users that other nodes report, so the limit holds
+ * cluster-wide up to the overshoot RateShare documents while idle users cost nothing.
  * Buckets of users with no connection left are forgotten by `release`.
  */
 export class UserRateLimiter {
@@ -33,9 +34,9 @@ export class UserRateLimiter {
   ) {}
 
   /**
-   * Called when a connection of the user opens: the bucket exists from then on, so the
-   * node takes part in the user's shared count (and learns what other nodes saw) even
-   * before this connection sends anything.
+   * Called when a connection of the user opens: the bucket exists from then on, so what
+   * the user sends on other nodes is debited here from the next exchange on, even before
+   * this connection sends anything.
    */
   opened(userId: string, now: number): TokenBucket {
     let bucket = this.#buckets.get(userId);
@@ -72,17 +73,18 @@ export class UserRateLimiter {
 
   /**
    * One exchange with the other nodes (the timer runs it every RATE_SHARE_INTERVAL):
-   * reports what local users sent since the last one and debits what they sent elsewhere.
+   * reports what local users sent since the last one (users that sent nothing are not
+   * named) and debits what users with a local bucket sent elsewhere.
    * Never rejects: while sharing fails each node still enforces the limit locally.
    */
   async exchange(): Promise<void> {
     const cluster = this.cluster;
     if (cluster === undefined || this.#exchanging) return;
-    // Users with local buckets are reported even at 0 so we learn what they send elsewhere.
-    const counts = new Map<string, number>();
-    for (const userId of this.#buckets.keys()) counts.set(userId, this.#sent.get(userId) ?? 0);
+    // Only users that sent are reported; other nodes' reports name the users they must
+    // debit. With no local user at all there is nothing to report or to debit.
+    const counts = this.#sent;
+    if (counts.size === 0 && this.#buckets.size === 0) return;
     this.#sent = new Map();
-    if (counts.size === 0) return;
     this.#exchanging = true;
     try {
       const remote = await cluster.share.exchange(cluster.nodeId, counts);

@@ -2,16 +2,19 @@
  * Shares per-user message counts between nodes so that a per-user rate limit holds
  * cluster-wide without a round trip per message: each node limits locally with its
  * own token buckets and, every few hundred milliseconds, reports how many frames each
- * active user sent here and learns how many the same users sent on other nodes; the
- * local buckets are then debited by those. Worst-case overshoot over a cluster of N
- * nodes is therefore about (N - 1) × rate × interval frames per interval, on top of
- * one burst per node (documented in docs/cluster.md).
+ * user that sent anything sent here, and learns which users sent frames on other nodes
+ * and how many; the local buckets of those users are then debited. Users that send
+ * nothing cost nothing: the cost of an exchange follows activity, not connected users.
+ * Worst-case overshoot is documented in docs/cluster.md ("Rate-limit overshoot").
  */
 export interface RateShare {
   /**
-   * Adds `counts` (frames per user sent on `nodeId` since its last exchange) to the
-   * shared tallies and returns, for the same users, the frames other nodes added since
-   * this node's previous exchange. Users absent from the result sent nothing elsewhere.
+   * Reports `counts` (frames per user sent on `nodeId` since its last exchange; users at 0
+   * may be left out) and returns the frames other nodes reported since this node's
+   * previous exchange, for every user they named, whether or not it is in `counts`
+   * (callers keep the users they hold). Users absent from the result sent nothing
+   * elsewhere, or only long enough ago not to count. A node's first exchange returns
+   * nothing (it sets where reading starts).
    */
   exchange(nodeId: string, counts: ReadonlyMap<string, number>): Promise<Map<string, number>>;
   close(): Promise<void>;

@@ -54,7 +54,7 @@ t.test('UserRateLimiter: shared by a user\'s connections, forgotten on release',
   t.equal(r.take('u', 0), 0, 'a released user starts with a full bucket');
 });
 
-t.test('UserRateLimiter in a cluster: reports local sends, debits remote ones', async (t) => {
+t.test('UserRateLimiter in a cluster: reports only users that sent, debits remote ones', async (t) => {
   const reports: Map<string, number>[] = [];
   let remote = new Map<string, number>();
   const share: RateShare = {
@@ -65,16 +65,26 @@ t.test('UserRateLimiter in a cluster: reports local sends, debits remote ones', 
     close: async () => {},
   };
   const r = new UserRateLimiter({ messagesPerSecond: 1, burst: 5 }, { share, nodeId: 'n1', log: pino({ level: 'silent' }) }, () => 0);
+  await r.exchange();
+  t.equal(reports.length, 0, 'no local user: no exchange at all');
   r.opened('u', 0);
   r.opened('quiet', 0);
   for (let i = 0; i < 3; i++) r.take('u', 0);
-  remote = new Map([['u', 2]]);
+  remote = new Map([['u', 2], ['quiet', 4], ['stranger', 9]]);
   await r.exchange();
-  t.same(Object.fromEntries(reports[0]!), { u: 3, quiet: 0 }, 'what each local user sent since the last exchange');
+  t.same(Object.fromEntries(reports[0]!), { u: 3 }, 'only what users that sent sent since the last exchange; quiet users are not named');
   t.equal(r.take('u', 0), 1000, '3 sent here + 2 elsewhere: the burst of 5 is spent');
+  t.equal(r.take('quiet', 0), 0, 'a user that sent nothing here is still debited for what it sent elsewhere (4 of 5)...');
+  t.equal(r.take('quiet', 0), 1000, '...so only one frame was left');
+  t.same([r.take('stranger', 0), r.take('stranger', 0)], [0, 0], 'a user without a local bucket is not charged for remote frames');
   remote = new Map();
+  reports.length = 0;
+  r.release('stranger');
   await r.exchange();
-  t.same(Object.fromEntries(reports[1]!), { u: 0, quiet: 0 }, 'counts start over after each exchange (refused frames do not count)');
+  t.same(Object.fromEntries(reports[0]!), { quiet: 1, stranger: 2 },
+    'counts start over after each exchange (refused frames do not count; a released user\'s frames still do)');
+  await r.exchange();
+  t.same(Object.fromEntries(reports[1]!), {}, 'idle users: an empty report (one read, whatever the number of users)');
   const failing = new UserRateLimiter({ messagesPerSecond: 1, burst: 5 }, {
     share: { exchange: async () => { throw new GatewayError('UNAVAILABLE'); }, close: async () => {} },
     nodeId: 'n1',

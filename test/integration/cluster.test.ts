@@ -19,7 +19,7 @@ const FAST = {
 
 function nodes(t: { teardown(fn: () => unknown): void }, address: string, n: number, extra: Record<string, unknown> = {}, type = 'node'): Promise<GatewayProcess[]> {
   return Promise.all(Array.from({ length: n }, (_, i) =>
-    spawnGateway(t, { ...FAST, ...extra, Redis: { Host: address, Type: type, KeyPrefix: 'sbtest:' }, Cluster: { ...FAST.Cluster, NodeId: `node-${i + 1}` } })));
+    spawnGateway(t, { ...FAST, ...extra, Redis: { Host: address, Type: type, KeyPrefix: 'sbtest:' }, Cluster: { ...FAST.Cluster, NodeId: `node-${i + 1}` } }, { timeoutMs: 90_000 })));
 }
 
 async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
@@ -220,27 +220,36 @@ t.test('per-user rate limit holds across nodes (shared counts)', redisSuite(), a
   const tok = await token({ sub: 'rita' });
   const a = await TestClient.connect(r1!.url, { token: tok });
   const b = await TestClient.connect(r2!.url, { token: tok });
-  // The shared tally of the user (see src/engine/redis/rate-share.ts): `t` counts every
-  // frame reported by any node, `s:<node>` is the total a node saw at its last exchange.
-  const tally = (): Record<string, number> => {
-    const flat = redis.cli('hgetall', 'sbtest:{r:rita}').trim().split('\n').filter((l) => l !== '');
-    const out: Record<string, number> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = Number(flat[i + 1]);
-    return out;
+  // The shared feed (see src/engine/redis/rate-share.ts): one stream entry per report,
+  // `n <node>` then `<user> <count>` pairs, naming only users that sent.
+  const reported = (node: string): number => {
+    const lines = redis.cli('xrange', 'sbtest:{rate}:feed', '-', '+').trim().split('\n');
+    let sum = 0;
+    for (let i = 0; i + 3 < lines.length; i++) {
+      if (lines[i] === 'n' && lines[i + 1] === node) {
+        for (let j = i + 2; j + 1 < lines.length && !/^\d+-\d+$/.test(lines[j]!) && lines[j] !== 'n'; j += 2) {
+          if (lines[j] === 'rita') sum += Number(lines[j + 1]);
+        }
+      }
+    }
+    return sum;
   };
-  // Each node's first exchange for a user sets its baseline; counts made before it are
-  // not attributed. Wait until both nodes have one.
-  await until('both nodes have a baseline', () => 's:node-1' in tally() && 's:node-2' in tally());
+  const reads = (): number => Number(/cmdstat_xread:calls=(\d+)/.exec(redis.cli('info', 'commandstats'))?.[1] ?? 0);
+  /** Each node reads the feed every 200 ms: after 4 more reads, both have read since. */
+  const bothRead = async (what: string): Promise<void> => {
+    const from = reads();
+    await until(what, () => reads() >= from + 4);
+  };
   const burst = async (c: TestClient, n: number): Promise<number> => {
     const replies = await Promise.all(Array.from({ length: n }, () => c.request({ type: 'ping' })));
     return replies.filter((f) => f.type === 'pong').length;
   };
+  // Each node's first exchange with a local user sets where it starts reading: wait until
+  // both have read the feed a few times, then let the bucket refill.
+  await bothRead('both nodes read the feed');
   t.equal(await burst(a, 10), 10, 'the whole burst passes on the first node');
-  // The first node reports the 10 frames; the second then exchanges and is debited by them.
-  await until('the second node learned of the burst', () => {
-    const now = tally();
-    return (now['t'] ?? 0) >= 10 && (now['s:node-2'] ?? 0) >= 10;
-  });
+  await until('the first node reported the burst', () => reported('node-1') >= 10);
+  await bothRead('the second node read the report');
   const passed = await burst(b, 10);
   t.ok(passed <= 6, `the second node knows the user spent the burst elsewhere: ${passed} of 10 passed (alone it would pass 10)`);
   await Promise.all([a.close(), b.close()]);

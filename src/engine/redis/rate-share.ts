@@ -1,119 +1,143 @@
-import { Cluster, type ChainableCommander } from 'ioredis';
 import type { Logger } from '../../log.js';
 import type { RateShare } from '../rate-share.js';
 import { redisCall, toRedisError, type RedisClient } from './connection.js';
-import { isNoScript, LuaScript, preloadScripts } from './script.js';
-import { keySlot } from './slot.js';
 
 export interface RedisRateShareOptions {
   /** A command connection from createRedis; shared with other engines, so close() leaves it open. */
   client: RedisClient;
   /** Prefix of every key (RedisConfig.keyPrefix). */
   keyPrefix: string;
-  /** How long a user's tally outlives its last exchange. Default 10 s (many exchange intervals). */
+  /** How long reports stay in the feed, and the feed outlives the last report. Default 10 s. */
   idleTtlMs?: number;
+  /**
+   * Reports older than this when read are not returned (a node that could not read for
+   * longer starts again from the newest report). Default 1 s (five exchange intervals).
+   */
+  maxAgeMs?: number;
   log?: Logger;
 }
 
-/**
- * KEYS tally; ARGV nodeId count ttl → frames other nodes added since this node's last exchange.
- * The tally is a hash: t = total frames of the user on every node; s:<node> = the total
- * this node saw after its previous exchange. Others = (t now - t then) - own count.
- * A node's first exchange for a user (or after the tally idled out) reports 0: it has no baseline.
- */
-const EXCHANGE = new LuaScript(`
-local own = tonumber(ARGV[2])
-local total = redis.call('HINCRBY', KEYS[1], 't', own)
-local field = 's:' .. ARGV[1]
-local before = redis.call('HGET', KEYS[1], field)
-redis.call('HSET', KEYS[1], field, total)
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-if not before then return 0 end
-local others = total - tonumber(before) - own
-if others < 0 then return 0 end
-return others
-`);
+/** Most reports one exchange reads; the rest wait for the next exchange. */
+const READ_BATCH = 1000;
+
+/** A stream entry as ioredis returns it: [id, [field, value, ...]]. */
+type Entry = [string, string[]];
 
 /**
- * Per-user frame counts shared through Redis. One exchange is one pipeline of short
- * scripts (one per user, atomic per user); with a cluster, one pipeline per master,
- * since a pipeline must stay on one node. Tallies expire when a user goes quiet.
+ * Per-user frame counts shared through one Redis stream, the feed (`<prefix>{rate}:feed`).
+ * An exchange is one round trip holding at most two commands: an XADD of one entry with
+ * the users that sent frames here since the last exchange (none when nobody did) and an
+ * XREAD of the entries other nodes added since this node's previous read. So the cost
+ * follows activity: an idle node sends one XREAD per interval whatever number of users it
+ * holds, and each report names only users that sent. Entry fields: `n` = node id first,
+ * then one `<user> <count>` pair per user. The feed is trimmed (MINID, by Redis's clock as
+ * read from entry ids) to `idleTtlMs` and expires when no node reports for that long.
+ * All on one key: with `Type: cluster` the feed lives on one shard.
  */
 export class RedisRateShare implements RateShare {
   readonly #client: RedisClient;
-  readonly #prefix: string;
+  readonly #key: string;
   readonly #ttl: number;
-  readonly #unload: () => void;
+  readonly #maxAge: number;
+  /** Id of the last entry read; undefined until the first exchange sets the baseline. */
+  #cursor: string | undefined;
+  /** performance.now() of the last successful read. */
+  #readAt = 0;
+  /** Newest Redis time seen in an entry id (ms); 0 before any. */
+  #redisMs = 0;
   #closed = false;
 
   constructor(options: RedisRateShareOptions) {
     if (typeof options.keyPrefix !== 'string') throw new TypeError('keyPrefix must be a string');
     const ttl = options.idleTtlMs ?? 10_000;
     if (!Number.isInteger(ttl) || ttl < 1) throw new RangeError(`idleTtlMs must be an integer >= 1, got ${String(ttl)}`);
+    const maxAge = options.maxAgeMs ?? 1_000;
+    if (!Number.isInteger(maxAge) || maxAge < 1) throw new RangeError(`maxAgeMs must be an integer >= 1, got ${String(maxAge)}`);
     this.#client = options.client;
-    this.#prefix = options.keyPrefix;
+    this.#key = `${options.keyPrefix}{rate}:feed`;
     this.#ttl = ttl;
-    this.#unload = preloadScripts(options.client, [EXCHANGE], options.log);
+    this.#maxAge = maxAge;
   }
 
+  /**
+   * Reports `counts` (users with 0 are left out of the report) and returns what other
+   * nodes reported since this node's previous exchange, for every user they named.
+   * The first exchange, and the first after more than `maxAgeMs` without a successful
+   * one, only sets the baseline and returns nothing; entries more than `maxAgeMs` older
+   * than the newest one read are skipped too, so old frames are never charged.
+   */
   async exchange(nodeId: string, counts: ReadonlyMap<string, number>): Promise<Map<string, number>> {
     if (this.#closed) throw new Error('rate share is closed');
     if (typeof nodeId !== 'string' || nodeId.length === 0) throw new TypeError('nodeId must be a non-empty string');
-    const users: string[] = [];
+    const fields: string[] = ['n', nodeId];
     for (const [userId, n] of counts) {
       if (typeof userId !== 'string' || userId.length === 0) throw new TypeError('user ids must be non-empty strings');
       if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`counts must be integers >= 0, got ${String(n)} for ${userId}`);
-      users.push(userId);
+      if (n > 0) fields.push(userId, String(n));
     }
+    const startedAt = performance.now();
+    if (this.#cursor !== undefined && startedAt - this.#readAt > this.#maxAge) this.#cursor = undefined;
+    const baseline = this.#cursor === undefined;
+    const pipeline = this.#client.pipeline();
+    const reporting = fields.length > 2;
+    if (reporting) {
+      const trim = this.#redisMs > this.#ttl ? ['MINID', '~', String(this.#redisMs - this.#ttl)] : [];
+      pipeline.call('XADD', this.#key, ...trim, '*', ...fields);
+      pipeline.pexpire(this.#key, this.#ttl);
+    }
+    if (baseline) pipeline.call('XREVRANGE', this.#key, '+', '-', 'COUNT', '1');
+    else pipeline.call('XREAD', 'COUNT', String(READ_BATCH), 'STREAMS', this.#key, this.#cursor!);
+    const replies = await redisCall(() => pipeline.exec());
+    if (replies === null) throw toRedisError(new Error('pipeline aborted'));
+    for (const [err] of replies) if (err !== null) throw toRedisError(err);
+    if (reporting) this.#seen(String(replies[0]![1]));
+    const last = replies[replies.length - 1]![1];
     const out = new Map<string, number>();
-    if (users.length === 0) return out;
-    await Promise.all(this.#groups(users).map(async (group) => {
-      const pipeline = this.#client.pipeline();
-      for (const userId of group) EXCHANGE.queue(pipeline, [this.#key(userId)], [nodeId, counts.get(userId)!, this.#ttl]);
-      const replies = await run(pipeline);
-      await Promise.all(group.map(async (userId, i) => {
-        let [err, value] = replies[i] ?? [new Error('no reply'), null];
-        // The script cache was flushed (Redis restarted): run this one with EVAL.
-        if (err !== null && isNoScript(err)) {
-          value = await EXCHANGE.run(this.#client, [this.#key(userId)], [nodeId, counts.get(userId)!, this.#ttl]);
-          err = null;
-        }
-        if (err !== null) throw toRedisError(err);
-        const others = Number(value);
-        if (others > 0) out.set(userId, others);
-      }));
-    }));
+    if (baseline) {
+      const newest = (last as Entry[])[0];
+      this.#cursor = newest === undefined ? '0-0' : newest[0];
+      if (newest !== undefined) this.#seen(newest[0]);
+      this.#readAt = startedAt;
+      return out;
+    }
+    const entries = readEntries(last);
+    for (const [id] of entries) this.#seen(id);
+    const oldest = this.#redisMs - this.#maxAge;
+    for (const [id, values] of entries) {
+      this.#cursor = id;
+      if (values[1] === nodeId || idMs(id) < oldest) continue;
+      for (let i = 2; i + 1 < values.length; i += 2) {
+        const n = Number(values[i + 1]);
+        if (Number.isSafeInteger(n) && n > 0) out.set(values[i]!, (out.get(values[i]!) ?? 0) + n);
+      }
+    }
+    this.#readAt = startedAt;
     return out;
   }
 
   /** Marks it closed; the shared connection stays open (its owner closes it). Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
-    this.#unload();
   }
 
-  #key(userId: string): string {
-    return `${this.#prefix}{r:${userId}}`;
-  }
-
-  /** Users grouped so that each group's keys live on one server (a single group without a cluster). */
-  #groups(users: string[]): string[][] {
-    const client = this.#client;
-    if (!(client instanceof Cluster)) return [users];
-    const byNode = new Map<string, string[]>();
-    for (const userId of users) {
-      // Unknown slot owner (slot map not loaded yet): a group of its own, routed by ioredis.
-      const node = client.slots[keySlot(this.#key(userId))]?.[0] ?? `?${userId}`;
-      const group = byNode.get(node) ?? [];
-      group.push(userId);
-      byNode.set(node, group);
-    }
-    return [...byNode.values()];
+  #seen(id: string): void {
+    const ms = idMs(id);
+    if (ms > this.#redisMs) this.#redisMs = ms;
   }
 }
 
-async function run(pipeline: ChainableCommander): Promise<[Error | null, unknown][]> {
-  const replies = await redisCall(() => pipeline.exec());
-  if (replies === null) throw toRedisError(new Error('pipeline aborted'));
-  return replies;
+/**
+ * The entries of an XREAD reply on one key: null when nothing is new, else [[key, entries]]
+ * (RESP2), which some client paths flatten to [key, entries] for a single key.
+ */
+function readEntries(reply: unknown): Entry[] {
+  if (!Array.isArray(reply) || reply.length === 0) return [];
+  const stream = typeof reply[0] === 'string' ? reply : reply[0];
+  return Array.isArray(stream) && Array.isArray(stream[1]) ? (stream[1] as Entry[]) : [];
+}
+
+/** The millisecond part of a stream entry id (`<ms>-<n>`). */
+function idMs(id: string): number {
+  const dash = id.indexOf('-');
+  return Number(dash < 0 ? id : id.slice(0, dash));
 }
