@@ -96,6 +96,11 @@ export class Pool {
     return totalCpuMicros(this.pids);
   }
 
+  /** CPU time of each generator process (µs), in worker order; an exited one reads 0. */
+  cpuMicrosEach(): number[] {
+    return this.pids.map((pid) => totalCpuMicros([pid]));
+  }
+
   /** Splits items by the worker that owns their connection index. */
   private split<T>(items: readonly T[], idxOf: (t: T) => number): T[][] {
     const parts = this.workers.map(() => [] as T[]);

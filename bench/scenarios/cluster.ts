@@ -127,7 +127,10 @@ export const cluster: Scenario = {
       try {
         const n = ctx.opts.clusterConnections;
         const ports = nodes.map((x) => x.port);
-        const cpu = () => nodes.reduce((a, x) => a + x.server.cpuMicros(), 0);
+        const cpu = () => nodes.reduce<number | null>((a, x) => {
+          const v = x.server.cpuMicros();
+          return a === null || v === null ? null : a + v;
+        }, 0);
         const plan = clusterPlan(n, Math.min(ctx.opts.groups, Math.floor(n / NODES)));
         return await withPool(ctx, target, ports, workersFor(ctx, n), async (pool): Promise<Outcome> => {
           const opened = await openRange(ctx, pool, 0, n, 'cluster');
