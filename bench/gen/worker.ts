@@ -137,12 +137,20 @@ function request(conn: WsConn, id: string, frame: Buffer, timeoutMs: number): Pr
   });
 }
 
+/** The user of connection `idx`: the `sub` of its token from --token-file, else `u<idx>`. */
+function userOf(idx: number): string {
+  if (!init.users) return `u${idx}`;
+  const u = init.users[idx];
+  if (u === undefined) throw new Error(`no token for connection ${idx} (--token-file has ${init.users.length})`);
+  return u;
+}
+
 async function openOne(idx: number, timeoutMs: number): Promise<string | null> {
   const port = init.ports[idx % init.ports.length]!;
-  const user = `u${idx}`;
-  const token = init.secret ? benchToken(init.secret, user) : undefined;
+  const user = userOf(idx);
+  const token = init.tokens ? init.tokens[idx] : init.secret ? benchToken(init.secret, user) : undefined;
   const conn = new WsConn(
-    { host: init.host, port, path: codec.upgradePath(user, token), localAddress: init.localAddress, protocol: codec.protocol },
+    { host: init.host, port, path: codec.upgradePath(init.path, user, token), localAddress: init.localAddress, protocol: codec.protocol },
     sink,
   );
   conn.idx = idx;
@@ -283,7 +291,7 @@ function direct(args: { pairs: Array<[number, number]>; rate: number; durationMs
     const conn = conns.get(from);
     if (!conn) return false;
     const bt = clock();
-    conn.send(codec.opcode, codec.direct(`s${bt.toFixed(3)}`, `u${to}`, { bt, pad }));
+    conn.send(codec.opcode, codec.direct(`s${bt.toFixed(3)}`, userOf(to), { bt, pad }));
     return true;
   });
 }
@@ -326,7 +334,8 @@ function closeAll(): number {
 }
 
 function setup(args: WorkerInit): null {
-  assertLoopback(args.host);
+  // Only a host the user named with --url may be off loopback.
+  if (!args.remoteHost) assertLoopback(args.host);
   if (args.localAddress) assertLoopback(args.localAddress);
   init = args;
   codec = codecFor(args.codec);

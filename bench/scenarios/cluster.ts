@@ -112,6 +112,7 @@ export const cluster: Scenario = {
     { key: 'direct_rtt_p99_ms', label: 'direct round trip p99, light load', unit: 'ms', better: 'lower' },
     { key: 'loss', label: 'messages lost', unit: '', better: 'lower' },
   ],
+  needsOwnServers: 'it starts its own 3 gateway nodes and a Redis',
   targets: (all) => all.filter((t) => t === 'gateway'),
   async run(ctx, target): Promise<Outcome> {
     const bin = redisServerPath();
@@ -149,7 +150,7 @@ export const cluster: Scenario = {
           const pairs: Array<[number, number]> = [];
           for (let k = 0; k < Math.min(ctx.opts.pairs, Math.floor(n / NODES)); k++) pairs.push([NODES * k, NODES * k + 1]);
           const directs = await runSteps(ctx, pool, {
-            send: (rate) => pool.direct(pairs, rate, ctx.opts.stepMs, ctx.opts.size),
+            send: (rate) => pool.direct(pairs, rate / pairs.length, ctx.opts.stepMs, ctx.opts.size),
             expected: (sent) => sent.sent.reduce((a, b) => a + b, 0),
             serverCpu: cpu,
             p99LimitMs: 100,
@@ -173,7 +174,7 @@ export const cluster: Scenario = {
             notes: [
               ...(opened.failed ? [`open failures: ${describeCounts(opened.reasons)}`] : []),
               ...stepNotes(groups, 'msg/s per publisher'),
-              ...stepNotes(directs, 'msg/s per pair'),
+              ...stepNotes(directs, 'direct msg/s'),
             ],
           };
         }, true);

@@ -102,6 +102,7 @@ export const http: Scenario = {
     { key: 'lmdb_non2xx', label: 'LMDB inbox (fsync): non-2xx answers and errors', unit: '', better: 'lower' },
   ],
   targets: (all) => all.filter((t) => t === 'gateway' || t === 'raw-uws'),
+  needsOwnServers: 'it starts the gateway twice, with its own push API key and each inbox engine',
   async run(ctx, target): Promise<Outcome> {
     if (target.name !== 'gateway') return measure(ctx, target, {});
     const memory = await measure(ctx, target, { SWITCHBOARD_OFFLINE__ENGINE: 'memory' }, 'memory inbox');
