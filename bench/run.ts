@@ -17,6 +17,7 @@ import { checkTargets, markdown, type Report } from './lib/report.js';
 import { defaultGatewayEntry, gatewayMissing, remoteTarget, target, type Remote, type Target, type TargetName } from './lib/targets.js';
 import { loadRemote } from './lib/remote.js';
 import { soak } from './scenarios/soak.js';
+import { scenarioCharts } from './lib/charts.js';
 import { ServerProcess } from './lib/server-proc.js';
 import { connect } from './scenarios/connect.js';
 import { fanout, room } from './scenarios/fanout.js';
@@ -118,11 +119,18 @@ async function main(): Promise<number> {
     results,
     checks: checkTargets(results, opts, elapsedMs),
   };
-  const md = markdown(report, order);
   mkdirSync(opts.outDir, { recursive: true });
+  // One chart per stepped scenario, beside the Markdown: <date>-<scenario>.svg and latest-<scenario>.svg.
+  const charts = scenarioCharts(results);
+  for (const [sc, svg] of charts) {
+    writeFileSync(join(opts.outDir, `${date}-${sc}.svg`), svg);
+    copyFileSync(join(opts.outDir, `${date}-${sc}.svg`), join(opts.outDir, `latest-${sc}.svg`));
+  }
+  const chartLink = (prefix: string) => (sc: string) => (charts.has(sc) ? `${prefix}-${sc}.svg` : null);
+  const md = markdown(report, order, chartLink(date));
   writeFileSync(join(opts.outDir, `${date}.json`), JSON.stringify(report, null, 2) + '\n');
   writeFileSync(join(opts.outDir, `${date}.md`), md);
-  copyFileSync(join(opts.outDir, `${date}.md`), join(opts.outDir, 'latest.md'));
+  writeFileSync(join(opts.outDir, 'latest.md'), markdown(report, order, chartLink('latest')));
   process.stdout.write(md);
   process.stderr.write(`\nwrote ${join(opts.outDir, `${date}.json`)} and .md (${(elapsedMs / 1000).toFixed(1)} s)\n`);
   return results.some((r) => r.status === 'failed') ? 1 : 0;

@@ -178,7 +178,8 @@ function table(sc: Scenario, results: ScenarioResult[], opts: BenchOptions): str
   return out;
 }
 
-export function markdown(report: Report, scenarios: Scenario[]): string {
+/** The report as Markdown; `chart(scenario)` names the SVG file to link under its table (null: none). */
+export function markdown(report: Report, scenarios: Scenario[], chart: (scenario: string) => string | null = () => null): string {
   const m = report.meta;
   const o = m.options;
   const lines = [
@@ -197,6 +198,8 @@ export function markdown(report: Report, scenarios: Scenario[]): string {
     if (rows.length === 0) continue;
     lines.push('', `## ${sc.name} — ${sc.title}`, '');
     if (rows.some((r) => r.status === 'ok')) lines.push(...table(sc, report.results, o));
+    const svg = chart(sc.name);
+    if (svg) lines.push('', `![${sc.name}: delivered messages/s vs p99 latency, one line per target](${svg})`);
     for (const r of rows) {
       if (r.status !== 'ok') lines.push('', `- ${r.target}: **${r.status}**: ${(r.reason ?? '').split('\n')[0]}`);
       for (const n of r.notes) lines.push(`- ${r.target}: ${n}`);
