@@ -238,8 +238,10 @@ function ping(args: { timeoutMs: number }): Promise<ReplyWait> {
 
 /**
  * Sends from each source at `rate` messages/s for `durationMs`, paced by a 2 ms timer
- * (sources are phase-shifted so they do not all fire at once). Bounded: exactly
- * round(rate × duration) messages per source, then it stops.
+ * (sources are phase-shifted by i/sources of a period so they do not all fire at once).
+ * Bounded: source i sends floor(rate × duration + i/sources) messages, then it stops —
+ * so a fractional rate per source (an aggregate rate spread over many pairs) adds up to
+ * the aggregate exactly, not rounded up per source.
  */
 function paced(
   sources: number,
@@ -247,7 +249,9 @@ function paced(
   durationMs: number,
   sendOne: (i: number) => boolean,
 ): Promise<LoadResult> {
-  const perSource = Math.round((rate * durationMs) / 1000);
+  const total = (rate * durationMs) / 1000;
+  // The epsilon keeps an integer total from losing one to floating-point error.
+  const quota = Array.from({ length: sources }, (_, i) => Math.floor(total + i / sources + 1e-9));
   const attempted = new Array<number>(sources).fill(0);
   const sent = new Array<number>(sources).fill(0);
   const t0 = clock();
@@ -256,7 +260,7 @@ function paced(
       const el = Math.min(clock() - t0, durationMs);
       const done = el >= durationMs;
       for (let i = 0; i < sources; i++) {
-        const due = done ? perSource : Math.min(perSource, Math.floor((rate * el) / 1000 + i / sources));
+        const due = done ? quota[i]! : Math.min(quota[i]!, Math.floor((rate * el) / 1000 + i / sources));
         while (attempted[i]! < due) {
           attempted[i]!++;
           if (sendOne(i)) sent[i]!++;
