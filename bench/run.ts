@@ -14,7 +14,10 @@ import { BENCH_DIR, buildChildren } from './lib/build.js';
 import { makeCtx, type Outcome, type Scenario, type ScenarioResult } from './lib/context.js';
 import { Progress } from './lib/progress.js';
 import { checkTargets, markdown, type Report } from './lib/report.js';
-import { defaultGatewayEntry, gatewayMissing, target } from './lib/targets.js';
+import { defaultGatewayEntry, gatewayMissing, remoteTarget, target, type Remote, type Target, type TargetName } from './lib/targets.js';
+import { loadRemote } from './lib/remote.js';
+import { soak } from './scenarios/soak.js';
+import { scenarioCharts } from './lib/charts.js';
 import { ServerProcess } from './lib/server-proc.js';
 import { connect } from './scenarios/connect.js';
 import { fanout, room } from './scenarios/fanout.js';
@@ -22,7 +25,14 @@ import { direct } from './scenarios/direct.js';
 import { http } from './scenarios/http.js';
 import { cluster } from './scenarios/cluster.js';
 
-const SCENARIOS: Record<ScenarioName, Scenario> = { connect, fanout, room, direct, http, cluster };
+const SCENARIOS: Record<ScenarioName, Scenario> = { connect, fanout, room, direct, http, cluster, soak };
+
+/** Why `sc` × `name` cannot run against the --url gateway, or null when it can. */
+function remoteSkip(sc: Scenario, name: TargetName): string | null {
+  if (sc.needsOwnServers) return `--url: ${sc.needsOwnServers}`;
+  if (name !== 'gateway') return '--url: peers run only when the bench starts the servers itself';
+  return null;
+}
 
 function commit(root: string): string | null {
   try {
@@ -45,14 +55,27 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  let remote: Remote | null = null;
+  if (opts.url) {
+    try {
+      const needed = opts.scenarios.includes('connect') ? Math.max(opts.connections, opts.maxConnections) : opts.connections;
+      remote = loadRemote({ url: opts.url, secret: opts.secret, tokenFile: opts.tokenFile, pid: opts.pid }, needed);
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n`);
+      return 2;
+    }
+  }
   const started = Date.now();
   const loadStart = loadavg()[0]!;
   const root = dirname(BENCH_DIR);
   const buildDir = buildChildren();
   const progress = new Progress();
   const gatewayEntry = opts.gateway ? resolve(opts.gateway) : defaultGatewayEntry(root);
-  const ctx = makeCtx(opts, { root, buildDir, secret: randomBytes(32).toString('base64url'), gatewayEntry }, progress);
-  const missing = gatewayMissing(gatewayEntry);
+  const ctx = makeCtx(opts, { root, buildDir, secret: randomBytes(32).toString('base64url'), gatewayEntry }, progress, remote);
+  // Against --url nothing is started, so nothing needs to be built.
+  const missing = remote ? null : gatewayMissing(gatewayEntry);
+  const targetOf = (name: TargetName): Target => (remote && name === 'gateway' ? remoteTarget(remote) : target(name));
+  if (remote) progress.line(`--url: loading the gateway at ${remote.url}; it is never started or stopped by the bench`);
   const results: ScenarioResult[] = [];
   const order = opts.scenarios.map((s) => SCENARIOS[s]);
 
@@ -62,11 +85,12 @@ async function main(): Promise<number> {
       const loadAtStart = Math.round(loadavg()[0]! * 100) / 100;
       progress.line(`${sc.name} × ${name} (load average ${loadAtStart})`);
       let r: Outcome;
-      if (name === 'gateway' && missing) {
-        r = { status: 'skipped', reason: missing, figures: {}, notes: [] };
+      const skip = remote ? remoteSkip(sc, name) : name === 'gateway' ? missing : null;
+      if (skip) {
+        r = { status: 'skipped', reason: skip, figures: {}, notes: [] };
       } else {
         try {
-          r = await sc.run(ctx, target(name));
+          r = await sc.run(ctx, targetOf(name));
         } catch (err) {
           r = { status: 'failed', reason: (err as Error).message, figures: {}, notes: [] };
         }
@@ -95,11 +119,18 @@ async function main(): Promise<number> {
     results,
     checks: checkTargets(results, opts, elapsedMs),
   };
-  const md = markdown(report, order);
   mkdirSync(opts.outDir, { recursive: true });
+  // One chart per stepped scenario, beside the Markdown: <date>-<scenario>.svg and latest-<scenario>.svg.
+  const charts = scenarioCharts(results);
+  for (const [sc, svg] of charts) {
+    writeFileSync(join(opts.outDir, `${date}-${sc}.svg`), svg);
+    copyFileSync(join(opts.outDir, `${date}-${sc}.svg`), join(opts.outDir, `latest-${sc}.svg`));
+  }
+  const chartLink = (prefix: string) => (sc: string) => (charts.has(sc) ? `${prefix}-${sc}.svg` : null);
+  const md = markdown(report, order, chartLink(date));
   writeFileSync(join(opts.outDir, `${date}.json`), JSON.stringify(report, null, 2) + '\n');
   writeFileSync(join(opts.outDir, `${date}.md`), md);
-  copyFileSync(join(opts.outDir, `${date}.md`), join(opts.outDir, 'latest.md'));
+  writeFileSync(join(opts.outDir, 'latest.md'), markdown(report, order, chartLink('latest')));
   process.stdout.write(md);
   process.stderr.write(`\nwrote ${join(opts.outDir, `${date}.json`)} and .md (${(elapsedMs / 1000).toFixed(1)} s)\n`);
   return results.some((r) => r.status === 'failed') ? 1 : 0;

@@ -95,7 +95,8 @@ t.test('quick mode on a tiny size produces a sane report', async (t) => {
     const d = get('direct', target);
     t.equal(d.status, 'ok', `direct × ${target}: ${d.reason ?? ''}`);
     t.equal(d.figures.loss, 0, `direct × ${target}: no loss`);
-    t.ok((d.figures.rtt_p50_ms as number) > 0, `direct × ${target}: round trips were timed`);
+    t.ok((d.figures['rtt_p50_ms@500'] as number) > 0, `direct × ${target}: round trips were timed`);
+    t.ok((d.figures['delivery_p99_ms@500'] as number) > 0, `direct × ${target}: deliveries were timed`);
   }
   if (!gatewayBuilt) {
     t.equal(get('fanout', 'gateway').status, 'skipped');

@@ -36,7 +36,8 @@ export interface Codec {
   readonly opcode: number;
   /** Sec-WebSocket-Protocol to offer, if any. */
   readonly protocol: string | undefined;
-  upgradePath(user: string, token: string | undefined): string;
+  /** Path and query of the upgrade; `base` is the server's WebSocket path (e.g. `/ws`, maybe with a query of its own). */
+  upgradePath(base: string, user: string, token: string | undefined): string;
   /** Sent right after the upgrade; the connection counts as open only once it is answered (`sio-connected`). */
   connectFrame(user: string): Buffer | null;
   join(id: string, group: string): Buffer;
@@ -112,10 +113,11 @@ export const msgpackCodec: Codec = {
   name: 'msgpack',
   opcode: OP_BINARY,
   protocol: undefined,
-  upgradePath(user, token) {
+  upgradePath(base, user, token) {
+    const sep = base.includes('?') ? '&' : '?';
     return token
-      ? `/ws?token=${encodeURIComponent(token)}&format=msgpack`
-      : `/ws?user=${encodeURIComponent(user)}&format=msgpack`;
+      ? `${base}${sep}token=${encodeURIComponent(token)}&format=msgpack`
+      : `${base}${sep}user=${encodeURIComponent(user)}&format=msgpack`;
   },
   connectFrame: () => null,
   join: (id, group) => pack({ type: 'join', id, data: { group } }),

@@ -8,6 +8,14 @@ export interface WorkerInit {
   /** Connection idx goes to ports[idx % ports.length] (several gateway nodes in `cluster`). */
   ports: number[];
   localAddress: string | undefined;
+  /** The server's WebSocket path (`/ws` unless --url says otherwise). */
+  path: string;
+  /** True for a --url host the user named: it need not be loopback (and no source address is bound). */
+  remoteHost: boolean;
+  /** One token per connection idx (--token-file), overriding `secret`; null: sign with `secret` or none. */
+  tokens: string[] | null;
+  /** The user of each connection idx (the tokens' `sub`); null: `u<idx>`. */
+  users: string[] | null;
   /** JWT secret; null for peers, which take `?user=` instead. */
   secret: string | null;
   /** process.hrtime.bigint() of the runner at start, as a decimal string. */

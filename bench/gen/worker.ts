@@ -137,12 +137,20 @@ function request(conn: WsConn, id: string, frame: Buffer, timeoutMs: number): Pr
   });
 }
 
+/** The user of connection `idx`: the `sub` of its token from --token-file, else `u<idx>`. */
+function userOf(idx: number): string {
+  if (!init.users) return `u${idx}`;
+  const u = init.users[idx];
+  if (u === undefined) throw new Error(`no token for connection ${idx} (--token-file has ${init.users.length})`);
+  return u;
+}
+
 async function openOne(idx: number, timeoutMs: number): Promise<string | null> {
   const port = init.ports[idx % init.ports.length]!;
-  const user = `u${idx}`;
-  const token = init.secret ? benchToken(init.secret, user) : undefined;
+  const user = userOf(idx);
+  const token = init.tokens ? init.tokens[idx] : init.secret ? benchToken(init.secret, user) : undefined;
   const conn = new WsConn(
-    { host: init.host, port, path: codec.upgradePath(user, token), localAddress: init.localAddress, protocol: codec.protocol },
+    { host: init.host, port, path: codec.upgradePath(init.path, user, token), localAddress: init.localAddress, protocol: codec.protocol },
     sink,
   );
   conn.idx = idx;
@@ -230,8 +238,10 @@ function ping(args: { timeoutMs: number }): Promise<ReplyWait> {
 
 /**
  * Sends from each source at `rate` messages/s for `durationMs`, paced by a 2 ms timer
- * (sources are phase-shifted so they do not all fire at once). Bounded: exactly
- * round(rate × duration) messages per source, then it stops.
+ * (sources are phase-shifted by i/sources of a period so they do not all fire at once).
+ * Bounded: source i sends floor(rate × duration + i/sources) messages, then it stops —
+ * so a fractional rate per source (an aggregate rate spread over many pairs) adds up to
+ * the aggregate exactly, not rounded up per source.
  */
 function paced(
   sources: number,
@@ -239,7 +249,9 @@ function paced(
   durationMs: number,
   sendOne: (i: number) => boolean,
 ): Promise<LoadResult> {
-  const perSource = Math.round((rate * durationMs) / 1000);
+  const total = (rate * durationMs) / 1000;
+  // The epsilon keeps an integer total from losing one to floating-point error.
+  const quota = Array.from({ length: sources }, (_, i) => Math.floor(total + i / sources + 1e-9));
   const attempted = new Array<number>(sources).fill(0);
   const sent = new Array<number>(sources).fill(0);
   const t0 = clock();
@@ -248,7 +260,7 @@ function paced(
       const el = Math.min(clock() - t0, durationMs);
       const done = el >= durationMs;
       for (let i = 0; i < sources; i++) {
-        const due = done ? perSource : Math.min(perSource, Math.floor((rate * el) / 1000 + i / sources));
+        const due = done ? quota[i]! : Math.min(quota[i]!, Math.floor((rate * el) / 1000 + i / sources));
         while (attempted[i]! < due) {
           attempted[i]!++;
           if (sendOne(i)) sent[i]!++;
@@ -283,7 +295,7 @@ function direct(args: { pairs: Array<[number, number]>; rate: number; durationMs
     const conn = conns.get(from);
     if (!conn) return false;
     const bt = clock();
-    conn.send(codec.opcode, codec.direct(`s${bt.toFixed(3)}`, `u${to}`, { bt, pad }));
+    conn.send(codec.opcode, codec.direct(`s${bt.toFixed(3)}`, userOf(to), { bt, pad }));
     return true;
   });
 }
@@ -326,7 +338,8 @@ function closeAll(): number {
 }
 
 function setup(args: WorkerInit): null {
-  assertLoopback(args.host);
+  // Only a host the user named with --url may be off loopback.
+  if (!args.remoteHost) assertLoopback(args.host);
   if (args.localAddress) assertLoopback(args.localAddress);
   init = args;
   codec = codecFor(args.codec);

@@ -7,20 +7,22 @@ import { makeClock, type Clock } from './clock.js';
 import { Pool } from './pool.js';
 import { Progress, whileRunning, fmtRate } from './progress.js';
 import type { BenchOptions, ScenarioName } from './args.js';
-import type { Running, StartContext, Target, TargetName } from './targets.js';
+import type { Remote, Running, StartContext, Target, TargetName } from './targets.js';
 import { HOST } from './targets.js';
 import type { OpenResult } from '../gen/protocol.js';
 
 export interface Ctx extends StartContext {
   opts: BenchOptions;
+  /** The gateway given by --url (never started or stopped by the bench), or null. */
+  remote: Remote | null;
   clockBase: bigint;
   clock: Clock;
   progress: Progress;
 }
 
-export function makeCtx(opts: BenchOptions, start: StartContext, progress: Progress): Ctx {
+export function makeCtx(opts: BenchOptions, start: StartContext, progress: Progress, remote: Remote | null = null): Ctx {
   const clockBase = process.hrtime.bigint();
-  return { ...start, opts, clockBase, clock: makeClock(clockBase), progress };
+  return { ...start, opts, remote, clockBase, clock: makeClock(clockBase), progress };
 }
 
 /** A figure is a number (null when not measured) or a short text. */
@@ -56,9 +58,13 @@ export interface Scenario {
   name: ScenarioName;
   title: string;
   figures: FigureDef[];
+  /** The figures for these options, when their labels depend on them (e.g. the rates stepped); else `figures`. */
+  figuresFor?(opts: BenchOptions): FigureDef[];
   /** Targets this scenario runs against (some scenarios are gateway-only plus a baseline). */
   targets(all: TargetName[]): TargetName[];
   run(ctx: Ctx, target: Target): Promise<Outcome>;
+  /** Why this scenario cannot run against a gateway given by --url (it restarts servers or starts its own); absent: it can. */
+  needsOwnServers?: string;
 }
 
 /** At most 9,000 connections per generator process (20,000 open files each), at least 2 above 2,000 connections. */
@@ -91,14 +97,26 @@ export async function withPool<T>(
   fn: (pool: Pool) => Promise<T>,
   decodeDeliveries = false,
 ): Promise<T> {
-  const pool = await Pool.start(ctx.buildDir, workers, {
-    codec: target.codec,
-    host: HOST,
-    ports,
-    secret: target.jwt ? ctx.secret : null,
-    clockBase: ctx.clockBase.toString(),
-    decodeDeliveries,
-  });
+  const r = ctx.remote;
+  const host = r?.host ?? HOST;
+  const pool = await Pool.start(
+    ctx.buildDir,
+    workers,
+    {
+      codec: target.codec,
+      host,
+      path: r?.path ?? '/ws',
+      remoteHost: r !== null,
+      tokens: r?.tokens ?? null,
+      users: r?.users ?? null,
+      ports,
+      secret: r ? r.secret : target.jwt ? ctx.secret : null,
+      clockBase: ctx.clockBase.toString(),
+      decodeDeliveries,
+    },
+    // Generator processes bind 127.77.x.y source addresses, which reach only IPv4 loopback.
+    host.startsWith('127.'),
+  );
   try {
     return await fn(pool);
   } finally {

@@ -27,8 +27,12 @@ export function nextSourceAddress(): string {
   return `127.77.${third}.${(k % 250) + 2}`;
 }
 
+export function isLoopback(host: string): boolean {
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === 'localhost' || host === '::1';
+}
+
 export function assertLoopback(host: string): void {
-  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) && host !== 'localhost' && host !== '::1') {
+  if (!isLoopback(host)) {
     throw new Error(`bench targets loopback only, refused host ${host}`);
   }
 }

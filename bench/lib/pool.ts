@@ -71,12 +71,16 @@ export interface PoolStats extends Omit<WorkerStats, 'hist' | 'replyHist'> {
 export class Pool {
   private constructor(private readonly workers: Worker[]) {}
 
-  /** Forks `n` workers from the built generator and sets them up (each gets a fresh source address). */
-  static async start(buildDir: string, n: number, init: Omit<WorkerInit, 'localAddress'>): Promise<Pool> {
+  /**
+   * Forks `n` workers from the built generator and sets them up. Each gets a fresh
+   * loopback source address, unless `bindSource` is false (a --url host off loopback,
+   * which a 127.x source cannot reach).
+   */
+  static async start(buildDir: string, n: number, init: Omit<WorkerInit, 'localAddress'>, bindSource = true): Promise<Pool> {
     const script = join(buildDir, 'gen', 'worker.js');
     const pool = new Pool(Array.from({ length: n }, (_, i) => new Worker(script, i)));
     try {
-      await Promise.all(pool.workers.map((w) => w.call('setup', { ...init, localAddress: nextSourceAddress() })));
+      await Promise.all(pool.workers.map((w) => w.call('setup', { ...init, localAddress: bindSource ? nextSourceAddress() : undefined })));
     } catch (err) {
       await pool.stop();
       throw err;
@@ -94,6 +98,11 @@ export class Pool {
 
   cpuMicros(): number {
     return totalCpuMicros(this.pids);
+  }
+
+  /** CPU time of each generator process (µs), in worker order; an exited one reads 0. */
+  cpuMicrosEach(): number[] {
+    return this.pids.map((pid) => totalCpuMicros([pid]));
   }
 
   /** Splits items by the worker that owns their connection index. */

@@ -3,7 +3,7 @@
  * one table per scenario with each target's figures and the gateway's figures as a
  * ratio to each peer, then the targets of the issue checked one by one.
  */
-import type { BenchOptions } from './args.js';
+import { at, quotedRates, type BenchOptions } from './args.js';
 import type { FigureDef, FigureValue, Scenario, ScenarioResult } from './context.js';
 import { PEERS, type TargetName } from './targets.js';
 
@@ -86,6 +86,8 @@ export function checkTargets(results: ScenarioResult[], opts: BenchOptions, elap
   if (has('connect')) {
     checks.push(ratioCheck(results, 'connect', 'kb_per_conn', 'raw-uws', 2, 'le', 'KB per connection'));
     checks.push(ratioCheck(results, 'connect', 'kb_per_conn', 'socketio', 0.25, 'le', 'KB per connection'));
+    checks.push(ratioCheck(results, 'connect', 'upgrades_per_s', 'raw-uws', 0.7, 'ge', 'upgrades/s'));
+    checks.push(ratioCheck(results, 'connect', 'open_cpu_us', 'raw-uws', 2, 'le', 'server CPU per upgrade'));
     const g = find(results, 'connect', 'gateway');
     const held = num(g, 'held_max');
     const fails = num(g, 'failures_max');
@@ -110,13 +112,18 @@ export function checkTargets(results: ScenarioResult[], opts: BenchOptions, elap
   }
   if (has('direct')) {
     const g = find(results, 'direct', 'gateway');
-    const p99 = num(g, 'rtt_p99_ms');
+    const rates = quotedRates(opts);
+    const light = rates[0]!;
+    const p99 = num(g, at('rtt_p99_ms', light));
     checks.push({
       target: 'direct',
-      goal: `p99 round trip ≤ 2 ms at ${opts.connections} connections, light load`,
+      goal: `p99 round trip ≤ 2 ms at ${opts.connections} connections, ${light} msg/s`,
       result: p99 === null ? why(g, 'gateway') : `${p99} ms`,
       pass: p99 === null ? null : p99 <= 2,
     });
+    for (const r of rates) checks.push(ratioCheck(results, 'direct', at('rtt_p99_ms', r), 'raw-uws', 2, 'le', `round trip p99 at ${r} msg/s`));
+    const top = rates[rates.length - 1]!;
+    checks.push(ratioCheck(results, 'direct', at('server_cpu_us_per_msg', top), 'raw-uws', 3, 'le', `server CPU per message at ${top} msg/s`));
   }
   if (has('http')) {
     checks.push(ratioCheck(results, 'http', 'requests_per_s', 'raw-uws', 0.5, 'ge', 'push requests/s (memory inbox)'));
@@ -131,20 +138,28 @@ export function checkTargets(results: ScenarioResult[], opts: BenchOptions, elap
       pass: null,
     });
   }
+  if (has('soak')) {
+    const g = find(results, 'soak', 'gateway');
+    const growth = num(g, 'rss_growth_pct');
+    const lost = num(g, 'lost');
+    checks.push({ target: 'soak', goal: 'RSS growth after the first minute < 5 %', result: growth === null ? `n/a (${g?.status === 'ok' ? 'RSS not sampled' : why(g, 'gateway')})` : `${growth} %`, pass: growth === null ? null : growth < 5 });
+    checks.push({ target: 'soak', goal: '0 messages lost', result: lost === null ? why(g, 'gateway') : `${lost} lost of ${num(g, 'acked')} acknowledged`, pass: lost === null ? null : lost === 0 });
+  }
   if (opts.quick) {
     checks.push({ target: 'quick mode', goal: 'finishes in under 2 minutes', result: `${(elapsedMs / 1000).toFixed(1)} s`, pass: elapsedMs < 120_000 });
   }
   return checks;
 }
 
-function table(sc: Scenario, results: ScenarioResult[], targets: TargetName[]): string[] {
+function table(sc: Scenario, results: ScenarioResult[], opts: BenchOptions): string[] {
+  const targets = opts.targets;
   const rows = results.filter((r) => r.scenario === sc.name);
   const shown = targets.filter((t) => rows.some((r) => r.target === t));
   const gatewayOk = rows.some((r) => r.target === 'gateway' && r.status === 'ok');
   const peers = PEERS.filter((p) => shown.includes(p) && gatewayOk);
   const head = ['figure', ...shown, ...peers.map((p) => `gateway ÷ ${p}`)];
   const out = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`];
-  for (const def of sc.figures) {
+  for (const def of sc.figuresFor?.(opts) ?? sc.figures) {
     const cells = shown.map((t) => {
       const r = rows.find((x) => x.target === t);
       return r?.status === 'ok' ? fmt(r.figures[def.key]) : r?.status ?? '–';
@@ -163,7 +178,8 @@ function table(sc: Scenario, results: ScenarioResult[], targets: TargetName[]): 
   return out;
 }
 
-export function markdown(report: Report, scenarios: Scenario[]): string {
+/** The report as Markdown; `chart(scenario)` names the SVG file to link under its table (null: none). */
+export function markdown(report: Report, scenarios: Scenario[], chart: (scenario: string) => string | null = () => null): string {
   const m = report.meta;
   const o = m.options;
   const lines = [
@@ -181,7 +197,9 @@ export function markdown(report: Report, scenarios: Scenario[]): string {
     const rows = report.results.filter((r) => r.scenario === sc.name);
     if (rows.length === 0) continue;
     lines.push('', `## ${sc.name} — ${sc.title}`, '');
-    if (rows.some((r) => r.status === 'ok')) lines.push(...table(sc, report.results, o.targets));
+    if (rows.some((r) => r.status === 'ok')) lines.push(...table(sc, report.results, o));
+    const svg = chart(sc.name);
+    if (svg) lines.push('', `![${sc.name}: delivered messages/s vs p99 latency, one line per target](${svg})`);
     for (const r of rows) {
       if (r.status !== 'ok') lines.push('', `- ${r.target}: **${r.status}**: ${(r.reason ?? '').split('\n')[0]}`);
       for (const n of r.notes) lines.push(`- ${r.target}: ${n}`);

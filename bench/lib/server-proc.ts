@@ -4,6 +4,7 @@
  * The last lines of its output are kept so a crash or refusal can be reported plainly.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cpuMicros, rssKB } from './procstat.js';
 import { waitForHttp200 } from './net.js';
 
@@ -19,11 +20,28 @@ export interface ServerSpec {
   readyTimeoutMs?: number;
 }
 
+/**
+ * What a scenario may do with the server under test: read its CPU and memory, ask
+ * whether it is still there, and stop it. cpuMicros and rssKB are null when the
+ * process cannot be read (a server given by --url without --pid).
+ */
+export interface ServerHandle {
+  readonly name: string;
+  cpuMicros(): number | null;
+  rssKB(): number | null;
+  /** Null while running, else how it ended. */
+  exitReason(): string | null;
+  /** The last lines the process wrote ('' when the bench does not own it). */
+  output(): string;
+  /** Stops a server the bench started; a no-op for one it was given (see ExternalServer). */
+  stop(): Promise<void>;
+}
+
 const TAIL_LINES = 40;
 /** Servers still running, so an interrupted run can stop them (see killAll). */
 const live = new Set<ServerProcess>();
 
-export class ServerProcess {
+export class ServerProcess implements ServerHandle {
   readonly name: string;
   private child: ChildProcess;
   private tail: string[] = [];
@@ -127,4 +145,34 @@ export class ServerProcess {
     await this.exited;
     clearTimeout(timer);
   }
+}
+
+/**
+ * A server the bench was pointed at (--url) and does not own: never started, signalled or
+ * stopped by the bench — stop() does nothing. With a pid (--pid, same machine) its CPU
+ * and RSS come from /proc like any other; without one they are null ("n/a" in reports).
+ */
+export class ExternalServer implements ServerHandle {
+  constructor(readonly name: string, private readonly pid: number | null) {}
+
+  cpuMicros(): number | null {
+    return this.pid === null ? null : cpuMicros(this.pid);
+  }
+
+  rssKB(): number | null {
+    return this.pid === null ? null : rssKB(this.pid);
+  }
+
+  /** With a pid: whether /proc still lists it. Without one the bench cannot tell and says nothing. */
+  exitReason(): string | null {
+    if (this.pid === null) return null;
+    return existsSync(`/proc/${this.pid}`) ? null : `process ${this.pid} is gone`;
+  }
+
+  output(): string {
+    return '';
+  }
+
+  /** Deliberately nothing: the bench never stops a server it was given. */
+  async stop(): Promise<void> {}
 }

@@ -40,8 +40,17 @@ export interface StepResult {
   ackP99: number | null;
   acks: number;
   serverCpuUsPerMsg: number | null;
-  serverCores: number;
+  /** Server CPU ÷ wall time; null when the server's CPU cannot be read (--url without --pid). */
+  serverCores: number | null;
+  /** CPU of all generator processes ÷ wall time. */
   genCores: number;
+  /** CPU of the busiest generator process ÷ wall time (each is one event loop: ~1 is its ceiling). */
+  genMaxProcCores: number;
+  /**
+   * The busiest generator process used ≥ GEN_SATURATED of a core: its latencies include
+   * its own queueing, so the step's figures describe the generator, not the server.
+   */
+  genSaturated: boolean;
   drainMs: number;
   dropped: number;
   errors: string;
@@ -53,13 +62,15 @@ export interface StepLoad {
   send(rate: number): Promise<LoadResult>;
   /** Deliveries expected from what was sent. */
   expected(sent: LoadResult): number;
-  /** Server processes whose CPU counts (several in `cluster`). */
-  serverCpu(): number;
+  /** CPU time (µs) of the server processes that count (several in `cluster`); null when unknown. */
+  serverCpu(): number | null;
   /** Stop stepping after a step whose p99 (ms) is at or above this. */
   p99LimitMs: number;
 }
 
 const DRAIN_IDLE_MS = 2000;
+/** Share of one core above which a generator process counts as saturated. */
+export const GEN_SATURATED = 0.85;
 const DRAIN_MAX_MS = 20_000;
 
 function counts(m: Record<string, number>): string {
@@ -70,7 +81,7 @@ export async function runStep(ctx: Ctx, pool: Pool, load: StepLoad, rate: number
   await pool.reset();
   const before = await pool.stats();
   const cpuS0 = load.serverCpu();
-  const cpuG0 = pool.cpuMicros();
+  const cpuG0 = pool.cpuMicrosEach();
   const t0 = ctx.clock();
   const sent = await whileRunning(load.send(rate), 1000, async () => {
     const s = await pool.stats();
@@ -102,8 +113,11 @@ export async function runStep(ctx: Ctx, pool: Pool, load: StepLoad, rate: number
   }
   s = await pool.stats(true);
   const drainEnd = ctx.clock();
-  const serverCpu = load.serverCpu() - cpuS0;
-  const genCpu = pool.cpuMicros() - cpuG0;
+  const cpuS1 = load.serverCpu();
+  const serverCpu = cpuS0 === null || cpuS1 === null ? null : cpuS1 - cpuS0;
+  const genEach = pool.cpuMicrosEach().map((v, i) => v - (cpuG0[i] ?? 0));
+  const genCpu = genEach.reduce((a, b) => a + b, 0);
+  const genMaxProc = Math.max(0, ...genEach);
   const wallMs = drainEnd - t0;
   const sendMs = sent.ms;
   const activeMs = Math.max(sendMs, (s.lastDeliveryAt || sendEnd) - t0);
@@ -136,9 +150,11 @@ export async function runStep(ctx: Ctx, pool: Pool, load: StepLoad, rate: number
     ackP50: ms(s.replyHist.quantile(0.5)),
     ackP99: ms(s.replyHist.quantile(0.99)),
     acks: s.repliesOk,
-    serverCpuUsPerMsg: delivered > 0 ? round(serverCpu / delivered, 3) : null,
-    serverCores: round(serverCpu / 1000 / wallMs, 2),
+    serverCpuUsPerMsg: delivered > 0 && serverCpu !== null ? round(serverCpu / delivered, 3) : null,
+    serverCores: serverCpu === null ? null : round(serverCpu / 1000 / wallMs, 2),
     genCores: round(genCpu / 1000 / wallMs, 2),
+    genMaxProcCores: round(genMaxProc / 1000 / wallMs, 2),
+    genSaturated: genMaxProc / 1000 / wallMs >= GEN_SATURATED,
     drainMs: Math.round(drainEnd - sendEnd),
     dropped,
     errors,
@@ -153,6 +169,7 @@ export async function runStep(ctx: Ctx, pool: Pool, load: StepLoad, rate: number
 export function machineNote(sum: SteppedSummary, cores: number): string | null {
   const top = sum.steps[sum.steps.length - 1];
   if (!top) return null;
+  if (top.serverCores === null) return null;
   const used = top.serverCores + top.genCores;
   return used >= 0.9 * cores
     ? `top step used ${used.toFixed(2)} of ${cores} cores (server ${top.serverCores}, generator ${top.genCores}): the limit there is the shared machine's`
@@ -166,6 +183,9 @@ export function stepNotes(sum: SteppedSummary, rateUnit: string): string[] {
     if (s.errors) notes.push(`at ${s.rate} ${rateUnit}: ${s.errors}`);
     if (s.backlog) notes.push(`at ${s.rate} ${rateUnit}: ${s.backlog} messages still arriving ${s.drainMs} ms after sending stopped (server behind; not counted as loss)`);
     if (s.acks < s.sent && s.acks > 0) notes.push(`at ${s.rate} ${rateUnit}: ${s.sent - s.acks} of ${s.sent} sends got no ack`);
+    if (s.genSaturated) {
+      notes.push(`at ${s.rate} ${rateUnit}: generator saturated (busiest generator process at ${s.genMaxProcCores} of a core): this step's latencies are the generator's, do not quote them`);
+    }
   }
   const machine = machineNote(sum, cpus().length);
   if (machine) notes.push(machine);
@@ -201,7 +221,7 @@ export async function runSteps(ctx: Ctx, pool: Pool, load: StepLoad, rates: numb
     ctx.progress.line(
       `  ${label} step ${i + 1}: offered ${fmtRate(r.offeredPerSec)}/s, delivered ${fmtRate(r.deliveredPerSec)}/s, ` +
         `p50 ${r.p50} ms, p99 ${r.p99} ms, loss ${r.loss}${r.backlog ? `, backlog ${r.backlog} still arriving after ${r.drainMs} ms` : ''}, ` +
-        `server ${r.serverCores} cores, generator ${r.genCores} cores` +
+        `server ${r.serverCores ?? 'n/a'} cores, generator ${r.genCores} cores (busiest process ${r.genMaxProcCores}${r.genSaturated ? ', SATURATED' : ''})` +
         (r.errors ? `, errors: ${r.errors}` : ''),
     );
     if (!r.sustained) {

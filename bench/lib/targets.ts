@@ -6,7 +6,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ServerProcess } from './server-proc.js';
+import { ExternalServer, ServerProcess, type ServerHandle } from './server-proc.js';
 import { freePort } from './net.js';
 import type { CodecName } from '../gen/codec.js';
 
@@ -17,7 +17,7 @@ export const PEERS = TARGETS.filter((t) => t !== 'gateway');
 export const HOST = '127.0.0.1';
 
 export interface Running {
-  server: ServerProcess;
+  server: ServerHandle;
   port: number;
   /** Removes what the start left on disk (offline store, config). */
   cleanup(): void;
@@ -133,4 +133,36 @@ export function target(name: TargetName): Target {
 /** Why the gateway cannot run, or null when its entry script exists. */
 export function gatewayMissing(entry: string): string | null {
   return existsSync(entry) ? null : `gateway not built (${entry} is missing: run npm run build)`;
+}
+
+/**
+ * A gateway the bench is pointed at with --url: already running, maybe elsewhere. The
+ * bench connects to it and never starts, signals or stops it.
+ */
+export interface Remote {
+  url: string;
+  host: string;
+  port: number;
+  /** The WebSocket path, with any query the URL carried (e.g. `/ws`). */
+  path: string;
+  /** Its process id on this machine (--pid), for server CPU and RSS; null: those are n/a. */
+  pid: number | null;
+  /** HS256 secret to sign a token per user (--secret), or null when tokens come from --token-file. */
+  secret: string | null;
+  /** One token per connection index (--token-file), or null. */
+  tokens: string[] | null;
+  /** The user (`sub`) of each token, same order; null: users are u<idx>. */
+  users: string[] | null;
+}
+
+/** The gateway at --url as a target: "starting" it only hands back a handle that never stops it. */
+export function remoteTarget(remote: Remote): Target {
+  return {
+    name: 'gateway',
+    codec: 'msgpack',
+    jwt: true,
+    async start() {
+      return { server: new ExternalServer(`gateway at ${remote.url}`, remote.pid), port: remote.port, cleanup: () => undefined };
+    },
+  };
 }

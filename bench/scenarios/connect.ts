@@ -10,12 +10,14 @@ import { sleep } from '../lib/net.js';
 import type { Pool } from '../lib/pool.js';
 import type { Running } from '../lib/targets.js';
 
-/** Waits until the server's RSS stops moving (the allocator settles after a burst), at most 3 s. */
-async function settledRss(srv: Running): Promise<number> {
+/** Waits until the server's RSS stops moving (the allocator settles after a burst), at most 3 s; null when unreadable (--url without --pid). */
+async function settledRss(srv: Running): Promise<number | null> {
   let prev = srv.server.rssKB();
+  if (prev === null) return null;
   for (let i = 0; i < 12; i++) {
     await sleep(250);
     const now = srv.server.rssKB();
+    if (now === null) return null;
     if (Math.abs(now - prev) <= prev * 0.005) return now;
     prev = now;
   }
@@ -29,10 +31,12 @@ interface Phase {
   openMs: number;
   pongs: number;
   lost: number;
-  rssKB: number;
-  /** RSS 10 s after the last connection opened (idle meanwhile), when asked for. */
-  rss10sKB: number | undefined;
-  serverCpuUs: number;
+  rssKB: number | null;
+  /** RSS 10 s after the last connection opened (idle meanwhile), when asked for; null when unreadable. */
+  rss10sKB: number | null | undefined;
+  serverCpuUs: number | null;
+  /** CPU of all generator processes while opening (µs): the upgrade rate is only the server's when this is far from saturated. */
+  genCpuUs: number;
   reasons: string;
 }
 
@@ -41,11 +45,14 @@ const IDLE_RSS_MS = 10_000;
 
 async function phase(ctx: Ctx, srv: Running, pool: Pool, from: number, to: number, label: string, idleRss = false): Promise<Phase> {
   const cpu0 = srv.server.cpuMicros();
+  const gen0 = pool.cpuMicros();
   const r = await openRange(ctx, pool, from, to, label);
-  const serverCpuUs = srv.server.cpuMicros() - cpu0;
+  const cpu1 = srv.server.cpuMicros();
+  const serverCpuUs = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
+  const genCpuUs = pool.cpuMicros() - gen0;
   const openedAt = Date.now();
   const rssKB = await settledRss(srv);
-  let rss10sKB: number | undefined;
+  let rss10sKB: number | null | undefined;
   if (idleRss) {
     await sleep(Math.max(0, openedAt + IDLE_RSS_MS - Date.now()));
     rss10sKB = srv.server.rssKB();
@@ -64,6 +71,7 @@ async function phase(ctx: Ctx, srv: Running, pool: Pool, from: number, to: numbe
     rssKB,
     rss10sKB,
     serverCpuUs,
+    genCpuUs,
     reasons,
   };
 }
@@ -74,8 +82,9 @@ export const connect: Scenario = {
   figures: [
     { key: 'connections', label: 'connections opened (phase 1)', unit: '', better: 'none' },
     { key: 'open_s', label: 'time to open them all', unit: 's', better: 'lower' },
-    { key: 'upgrades_per_s', label: 'upgrades per second (phase 1)', unit: '/s', better: 'higher' },
+    { key: 'upgrades_per_s', label: 'upgrades per second (connections opened ÷ time to open them)', unit: '/s', better: 'higher' },
     { key: 'open_cpu_us', label: 'server CPU per connection opened', unit: 'µs', better: 'lower' },
+    { key: 'open_gen_cores', label: 'generator cores while opening', unit: '', better: 'none' },
     { key: 'failures', label: 'failures (open, lost, no pong)', unit: '', better: 'lower' },
     { key: 'rss_before_mb', label: 'server RSS before', unit: 'MB', better: 'none' },
     { key: 'rss_after_mb', label: 'server RSS after', unit: 'MB', better: 'none' },
@@ -103,16 +112,17 @@ export const connect: Scenario = {
           figures: {
             connections: n,
             open_s: round(p1.openMs / 1000, 2),
-            upgrades_per_s: Math.round(p1.opened / Math.max(0.001, p1.openMs / 1000)),
-            open_cpu_us: round(p1.serverCpuUs / Math.max(1, p1.opened), 1),
+            upgrades_per_s: p1.openMs > 0 ? Math.round(p1.opened / (p1.openMs / 1000)) : null,
+            open_cpu_us: p1.serverCpuUs === null ? null : round(p1.serverCpuUs / Math.max(1, p1.opened), 1),
+            open_gen_cores: p1.openMs > 0 ? round(p1.genCpuUs / 1000 / p1.openMs, 2) : null,
             failures: p1.lost,
-            rss_before_mb: round(rss0 / 1024, 1),
-            rss_after_mb: round(p1.rssKB / 1024, 1),
-            kb_per_conn: round((p1.rssKB - rss0) / Math.max(1, p1.opened), 2),
-            kb_per_conn_10s: round(((p1.rss10sKB ?? p1.rssKB) - rss0) / Math.max(1, p1.opened), 2),
+            rss_before_mb: rss0 === null ? null : round(rss0 / 1024, 1),
+            rss_after_mb: p1.rssKB === null ? null : round(p1.rssKB / 1024, 1),
+            kb_per_conn: rss0 === null || p1.rssKB === null ? null : round((p1.rssKB - rss0) / Math.max(1, p1.opened), 2),
+            kb_per_conn_10s: rss0 === null || p1.rssKB === null ? null : round(((p1.rss10sKB ?? p1.rssKB) - rss0) / Math.max(1, p1.opened), 2),
             held_max: p2.pongs,
             failures_max: m - p2.pongs,
-            kb_per_conn_max: round((p2.rssKB - rss0) / Math.max(1, p2.opened), 2),
+            kb_per_conn_max: rss0 === null || p2.rssKB === null ? null : round((p2.rssKB - rss0) / Math.max(1, p2.opened), 2),
           },
           details: { phases: [p1, p2 === p1 ? null : p2], rssBeforeKB: rss0, maxTarget: m },
           notes,

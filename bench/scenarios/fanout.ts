@@ -107,7 +107,7 @@ export async function steppedGroups(
   ctx: Ctx,
   pool: Pool,
   plan: GroupPlan,
-  serverCpu: () => number,
+  serverCpu: () => number | null,
   rates: number[],
   label: string,
 ): Promise<SteppedSummary> {

@@ -102,6 +102,7 @@ export const http: Scenario = {
     { key: 'lmdb_non2xx', label: 'LMDB inbox (fsync): non-2xx answers and errors', unit: '', better: 'lower' },
   ],
   targets: (all) => all.filter((t) => t === 'gateway' || t === 'raw-uws'),
+  needsOwnServers: 'it starts the gateway twice, with its own push API key and each inbox engine',
   async run(ctx, target): Promise<Outcome> {
     if (target.name !== 'gateway') return measure(ctx, target, {});
     const memory = await measure(ctx, target, { SWITCHBOARD_OFFLINE__ENGINE: 'memory' }, 'memory inbox');
@@ -146,7 +147,8 @@ function measure(ctx: Ctx, target: Target, extraEnv: Record<string, string>, lab
           ctx.progress.update(`${name} http: autocannon, ${AUTOCANNON_CONNECTIONS} connections, ${ctx.opts.stepMs / 1000} s`);
           const { result, cpuUs } = await runAutocannon(ctx, `http://${HOST}:${srv.port}${found.path}`, body);
           const wallMs = Date.now() - t0;
-          const serverCpu = srv.server.cpuMicros() - cpu0;
+          const cpu1 = srv.server.cpuMicros();
+          const serverCpu = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
           const s = await pool.stats();
           const total = result.requests.total;
           return {
@@ -157,7 +159,7 @@ function measure(ctx: Ctx, target: Target, extraEnv: Record<string, string>, lab
               p99_ms: result.latency.p99,
               non2xx: result.non2xx + result.errors + result.timeouts,
               delivered: s.stepDelivered,
-              server_cpu_us_per_req: total > 0 ? round(serverCpu / total, 1) : null,
+              server_cpu_us_per_req: total > 0 && serverCpu !== null ? round(serverCpu / total, 1) : null,
               generator_cores: round(cpuUs / 1000 / wallMs, 2),
             },
             details: { path: found.path, statusCodes: result.statusCodeStats, autocannon: { connections: AUTOCANNON_CONNECTIONS } },
