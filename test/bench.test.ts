@@ -9,41 +9,15 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { runBench, type BenchResult } from './helpers/bench.js';
 
 const root = resolve(import.meta.dirname, '..');
 const gatewayBuilt = existsSync(join(root, 'dist', 'main.js'));
 // The gateway is always asked for: unbuilt, it must be reported as skipped, not left out.
 const targets = 'gateway,raw-uws';
 
-interface Result {
-  scenario: string;
-  target: string;
-  status: 'ok' | 'skipped' | 'failed';
-  reason?: string;
-  figures: Record<string, number | string | boolean | null>;
-}
+type Result = BenchResult;
 
-function runBench(args: string[], timeoutMs: number): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  // The bench registers its own TypeScript hooks; tap's loader and coverage stay out of its processes.
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  delete env.NODE_V8_COVERAGE;
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', './bench/register.mjs', 'bench/run.ts', ...args], { cwd: root, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    const timer = setTimeout(() => {
-      child.kill('SIGINT');
-      fail(new Error(`bench did not finish within ${timeoutMs} ms:\n${stderr.slice(-3000)}`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-}
 
 t.test('bad options are refused with exit code 2 and a message naming the option', async (t) => {
   const r = await runBench(['--connections', 'many'], 20_000);

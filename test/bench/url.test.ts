@@ -11,19 +11,12 @@ import { join } from 'node:path';
 import { tempDir } from '../helpers/gateway.js';
 import { spawnGateway } from '../helpers/process.js';
 import { TEST_SECRET, token } from '../helpers/tokens.js';
-import { runBench } from '../helpers/bench.js';
+import { runBench, type BenchResult } from '../helpers/bench.js';
 import { TestClient } from '../helpers/client.js';
 import { loadRemote, parseWsUrl } from '../../bench/lib/remote.js';
 import { parseArgs } from '../../bench/lib/args.js';
 
-interface Result {
-  scenario: string;
-  target: string;
-  status: 'ok' | 'skipped' | 'failed';
-  reason?: string;
-  figures: Record<string, number | string | boolean | null>;
-  details?: { steps?: Array<{ delivered: number }> };
-}
+type Result = BenchResult;
 
 /** Messages delivered in the run's steps (whether or not a step counted as sustained on a busy machine). */
 const delivered = (r: Result | undefined): number => (r?.details?.steps ?? []).reduce((a, s) => a + s.delivered, 0);

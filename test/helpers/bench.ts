@@ -4,6 +4,16 @@ import { resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 
+/** One scenario × target entry of the bench's JSON report. */
+export interface BenchResult {
+  scenario: string;
+  target: string;
+  status: 'ok' | 'skipped' | 'failed';
+  reason?: string;
+  figures: Record<string, number | string | boolean | null>;
+  details?: { steps?: Array<{ delivered: number }> };
+}
+
 export interface BenchRun {
   code: number | null;
   stdout: string;
