@@ -241,31 +241,19 @@ export class ShardedSubscriber implements ChannelSubscriber {
   }
 }
 
-/** The wait in progress per client and event: concurrent callers share it (one set of listeners, however many subscribe at start-up). */
-const waits = new WeakMap<Redis | Cluster, Map<string, Promise<boolean>>>();
-
 /**
  * While `client` is making a connection attempt, waits for `event` (true) or for the
  * attempt to fail (false); false at once when it is not connecting (down, waiting to
  * retry, or closed). Every attempt ends in one of those events (connectTimeout bounds it).
- * Callers waiting at the same time share one wait.
  */
 function waitFor(client: Redis | Cluster, event: 'ready' | 'refresh'): Promise<boolean> {
   const status = client.status;
   if (status !== 'wait' && status !== 'connecting' && status !== 'connect') return Promise.resolve(false);
-  let byEvent = waits.get(client);
-  if (byEvent === undefined) {
-    byEvent = new Map();
-    waits.set(client, byEvent);
-  }
-  const shared = byEvent.get(event);
-  if (shared !== undefined) return shared;
-  const wait = new Promise<boolean>((resolve) => {
+  return new Promise((resolve) => {
     const done = (ok: boolean) => (): void => {
       client.off(event, onEvent);
       client.off('close', onClose);
       client.off('end', onClose);
-      byEvent.delete(event);
       resolve(ok);
     };
     const onEvent = done(true);
@@ -274,6 +262,4 @@ function waitFor(client: Redis | Cluster, event: 'ready' | 'refresh'): Promise<b
     client.once('close', onClose);
     client.once('end', onClose);
   });
-  byEvent.set(event, wait);
-  return wait;
 }
