@@ -37,13 +37,37 @@ const ready = async (g: GatewayProcess): Promise<boolean> => (await fetch(`${g.h
  * A receiver that acknowledges every message as it arrives (cumulatively, naming the
  * epoch), as a real client would, and remembers every mid it saw.
  */
+/**
+ * A receiver that acknowledges the way docs/protocol.md asks (and the SDK does):
+ * cumulatively, but never past a gap. A seq gap within an epoch (a live frame missed
+ * while the node's subscription was being restored) is filled with `sync {after}`
+ * before the ack moves past it. Returns the mids seen.
+ */
 function acking(client: TestClient): Set<string> {
   const seen = new Set<string>();
+  let epoch = '';
+  let contiguous = 0;
+  const held = new Map<number, string>();
+  let asked = -1;
   client.ws.on('message', () => {
     for (const f of client.frames.splice(0)) {
       if (f.type !== 'message') continue;
       seen.add(f.data.mid as string);
-      client.send({ type: 'ack', data: { upTo: f.data.seq, epoch: f.data.epoch } });
+      const seq = f.data.seq as number;
+      if (f.data.epoch !== epoch) {
+        // A new epoch starts the sequence again (the inbox store was lost).
+        epoch = f.data.epoch as string;
+        contiguous = 0;
+        held.clear();
+        asked = -1;
+      }
+      if (seq > contiguous) held.set(seq, epoch);
+      while (held.has(contiguous + 1)) held.delete(++contiguous);
+      if (held.size > 0 && asked !== contiguous) {
+        asked = contiguous;
+        client.send({ type: 'sync', data: { after: contiguous } });
+      }
+      client.send({ type: 'ack', data: { upTo: contiguous, epoch } });
     }
   });
   return seen;
