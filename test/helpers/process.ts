@@ -7,6 +7,13 @@ import { TEST_SECRET } from './tokens.js';
 import { spawnTs } from './ts-child.js';
 import { tempDir } from './gateway.js';
 
+/**
+ * How long a gateway process may take to log `listening`. Generous: it runs through the
+ * TypeScript loader, which took over 40 s on CI's two cores while other test files ran;
+ * the wait ends as soon as the line comes.
+ */
+const START_TIMEOUT_MS = 90_000;
+
 export interface GatewayProcess {
   child: ChildProcess;
   port: number;
@@ -42,7 +49,7 @@ export async function spawnGateway(
   });
   createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start within ${opts.timeoutMs ?? 20000} ms: ${stderr.join('\n')}`)), opts.timeoutMs ?? 20000);
+    const timer = setTimeout(() => reject(new Error(`gateway did not start within ${opts.timeoutMs ?? START_TIMEOUT_MS} ms: ${stderr.join('\n')}`)), opts.timeoutMs ?? START_TIMEOUT_MS);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       let entry: Record<string, unknown>;
       try {
