@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
 import { TEST_SECRET } from './tokens.js';
-import { spawnTs } from './ts-child.js';
+import { spawnMain } from './main-child.js';
 import { tempDir } from './gateway.js';
 
 /**
- * How long a gateway process may take to log `listening`. Generous: it runs through the
- * TypeScript loader, which took over 40 s on CI's two cores while other test files ran;
- * the wait ends as soon as the line comes.
+ * How long a gateway process may take to log `listening`. Generous: without a fresh
+ * build it runs through the TypeScript loader, which took over 40 s on CI's two cores
+ * while other test files ran; the wait ends as soon as the line comes.
  */
 const START_TIMEOUT_MS = 90_000;
 
@@ -27,7 +27,7 @@ export interface GatewayProcess {
 }
 
 /**
- * Starts `src/main.ts` as a real gateway process with a YAML config built from
+ * Starts the gateway (dist/main.js when fresh, see main-child.ts) as a real gateway process with a YAML config built from
  * `settings` (YAML key names; loopback, port 0 and the test secret by default) and
  * resolves once it logs `listening`. Killed at teardown if still running.
  */
@@ -39,7 +39,7 @@ export async function spawnGateway(
   const dir = tempDir(t, 'switchboard-proc-');
   const file = join(dir, 'config.yaml');
   writeFileSync(file, stringify({ Host: '127.0.0.1', Port: 0, Auth: { Secret: TEST_SECRET }, Log: { Level: 'info' }, Monitor: { Enable: false }, ...settings }));
-  const child = spawnTs('src/main.ts', ['--config', file]);
+  const child = spawnMain(['--config', file]);
   const logs: Record<string, unknown>[] = [];
   const stderr: string[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));

@@ -8,12 +8,13 @@ import { stringify } from 'yaml';
 import { spawnGateway } from '../helpers/process.js';
 import { TestClient } from '../helpers/client.js';
 import { tempDir } from '../helpers/gateway.js';
-import { spawnTs, REPO_ROOT } from '../helpers/ts-child.js';
+import { REPO_ROOT } from '../helpers/ts-child.js';
+import { spawnMain } from '../helpers/main-child.js';
 import { TEST_SECRET, token } from '../helpers/tokens.js';
 
-/** Runs src/main.ts with `args` to its end; resolves with its exit code and output. */
+/** Runs the gateway's entry point with `args` to its end; resolves with its exit code and output. */
 function runMain(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawnTs('src/main.ts', args);
+  const child = spawnMain(args);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
