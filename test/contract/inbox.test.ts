@@ -152,3 +152,48 @@ t.test('memory: each user has its own epoch; a new process (instance) starts new
   t.match(await one.append('a', entry, { live: { topic: 'u:a', payload: new Uint8Array(16), epochAt: 0, seqAt: 12, origin: 'n' } }), { seq: 2, epoch: a.epoch },
     'a live option is ignored: the caller publishes');
 });
+
+t.test('lmdb: de-duplication records written in the object form by earlier versions still answer a resend', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-inbox-dedup-old-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const now = Date.now();
+  const opts = { maxPerUser: 100, ttlMs: 60_000, path: dir };
+  // A file of the current layout with one message, then its record rewritten the old way.
+  let inbox = await LmdbInbox.open(opts);
+  const first = await inbox.append('u', { mid: 'm1', from: 'a', to: 'u', content: 1, timestamp: now }, { dedup: { key: 'k1', ttlMs: 60_000 } });
+  await inbox.close();
+  const raw = open({ path: join(dir, INBOX_FILE), encoding: 'msgpack' });
+  const dedup = raw.openDB({ name: 'dedup' });
+  t.ok(Array.isArray(dedup.get(['u', 'k1'])), 'records are written in the compact form');
+  await dedup.put(['u', 'k1'], { seq: first.seq, epoch: first.epoch, mid: 'm1', timestamp: now, writtenAt: now, expires: now + 60_000 });
+  await raw.close();
+
+  inbox = await LmdbInbox.open(opts);
+  t.teardown(() => inbox.close());
+  const again = await inbox.append('u', { mid: 'm2', from: 'a', to: 'u', content: 1, timestamp: now }, { dedup: { key: 'k1', ttlMs: 60_000 } });
+  t.same(again, { seq: first.seq, epoch: first.epoch, dropped: 0, duplicate: { mid: 'm1', timestamp: now } });
+  t.equal((await inbox.read('u', 0, 10)).length, 1, 'nothing appended for the resend');
+});
+
+t.test('lmdb: appends remove expired de-duplication records as they go, without a sweep', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-inbox-dedup-sweep-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  let now = 1_000_000;
+  const opts = { maxPerUser: 10_000, ttlMs: 3_600_000, path: dir };
+  let inbox = await LmdbInbox.open(opts, () => now);
+  const append = (i: number): Promise<unknown> =>
+    inbox.append('u', { mid: `m${i}`, from: 'a', to: 'u', content: i, timestamp: now }, { dedup: { key: `k${i}`, ttlMs: 1_000 } });
+  for (let i = 0; i < 50; i++) await append(i);
+  now += 5_000; // every record so far has expired
+  for (let i = 50; i < 75; i++) await append(i);
+  await inbox.close();
+  const raw = open({ path: join(dir, INBOX_FILE), encoding: 'msgpack' });
+  const records = raw.openDB({ name: 'dedup' });
+  const expiry = raw.openDB({ name: 'dedupExpiry' });
+  // 25 appends removed two expired records each: 50 expired ones gone, the 25 new ones kept.
+  t.same([records.getCount(), expiry.getCount()], [25, 25]);
+  t.same(Array.from(records.getKeys()).map(([, key]) => key).sort(), Array.from({ length: 25 }, (_, i) => `k${50 + i}`).sort());
+  await raw.close();
+  inbox = await LmdbInbox.open(opts, () => now);
+  t.teardown(() => inbox.close());
+});

@@ -5,6 +5,7 @@ import {
   checkCount, checkEntry, checkGroup, checkLimits, historyClosed, type GroupHistory, type HistoryEntry, type HistoryPage, type NewHistoryEntry, type RetentionLimits,
 } from '../history.js';
 import { newEpoch } from '../memory/history.js';
+import { MAP_RESERVE_BYTES } from './map-reserve.js';
 
 /** The environment file the history keeps inside its directory. */
 export const HISTORY_FILE = 'history.mdb';
@@ -66,7 +67,7 @@ export class LmdbGroupHistory implements GroupHistory {
   static async open(opts: { path: string }, clock: () => number = Date.now): Promise<LmdbGroupHistory> {
     if (typeof opts?.path !== 'string' || opts.path.length === 0) throw new RangeError('LmdbGroupHistory.open needs a non-empty directory path');
     mkdirSync(opts.path, { recursive: true });
-    const root = open({ path: join(opts.path, HISTORY_FILE), overlappingSync: true, encoding: 'msgpack' });
+    const root = open({ path: join(opts.path, HISTORY_FILE), overlappingSync: true, encoding: 'msgpack', mapSize: MAP_RESERVE_BYTES });
     return new LmdbGroupHistory(root, clock);
   }
 

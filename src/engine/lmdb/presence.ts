@@ -1,6 +1,7 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { Logger } from '../../log.js';
 import { MemoryPresenceStore, type DurablePresence, type PresenceDurability } from '../memory/presence.js';
+import { MAP_RESERVE_BYTES } from './map-reserve.js';
 import type {
   ChosenStatus,
   ConnectLimit,
@@ -74,7 +75,7 @@ export class LmdbPresenceStore implements PresenceStore {
     if (root === undefined && (typeof path !== 'string' || path.length === 0)) {
       throw new TypeError('LmdbPresenceStore.open needs a non-empty path or a root database');
     }
-    const ownedRoot = root === undefined ? open({ path }) : undefined;
+    const ownedRoot = root === undefined ? open({ path, mapSize: MAP_RESERVE_BYTES }) : undefined;
     const db = (root ?? ownedRoot!).openDB<unknown, string>({ name: PRESENCE_DB_NAME, encoding: 'msgpack' });
     return new LmdbPresenceStore(new LmdbDurability(db, logger), ownedRoot);
   }
