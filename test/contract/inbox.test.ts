@@ -165,6 +165,8 @@ t.test('lmdb: de-duplication records written in the object form by earlier versi
   const raw = open({ path: join(dir, INBOX_FILE), encoding: 'msgpack' });
   const dedup = raw.openDB({ name: 'dedup' });
   t.ok(Array.isArray(dedup.get(['u', 'k1'])), 'records are written in the compact form');
+  t.ok(Array.isArray(raw.openDB({ name: 'entries' }).get(['u', first.seq])), 'entries too');
+  t.ok(Array.isArray(raw.openDB({ name: 'users' }).get('u')), 'and user records');
   await dedup.put(['u', 'k1'], { seq: first.seq, epoch: first.epoch, mid: 'm1', timestamp: now, writtenAt: now, expires: now + 60_000 });
   await raw.close();
 
@@ -188,9 +190,9 @@ t.test('lmdb: appends remove expired de-duplication records as they go, without 
   for (let i = 50; i < 75; i++) await append(i);
   await inbox.close();
   const raw = open({ path: join(dir, INBOX_FILE), encoding: 'msgpack' });
-  const records = raw.openDB({ name: 'dedup' });
+  const records = raw.openDB<unknown, [string, string]>({ name: 'dedup' });
   const expiry = raw.openDB({ name: 'dedupExpiry' });
-  // 25 appends removed two expired records each: 50 expired ones gone, the 25 new ones kept.
+  // The appends queued lazy sweeps: the 50 expired records are gone, the 25 new ones kept.
   t.same([records.getCount(), expiry.getCount()], [25, 25]);
   t.same(Array.from(records.getKeys()).map(([, key]) => key).sort(), Array.from({ length: 25 }, (_, i) => `k${50 + i}`).sort());
   await raw.close();
