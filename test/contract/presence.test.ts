@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { open } from 'lmdb';
 import { MemoryPresenceStore } from '../../src/engine/memory/presence.js';
-import { LmdbPresenceStore, PRESENCE_DB_NAME } from '../../src/engine/lmdb/presence.js';
+import { LmdbPresenceStore, PRESENCE_DB_NAME, SAVE_DELAY_MS } from '../../src/engine/lmdb/presence.js';
 import type { PresenceStore } from '../../src/engine/presence.js';
 import { presenceContract } from './presence.contract.js';
 
@@ -108,4 +108,24 @@ t.test('lmdb: an over-long userId is a clear error', async (t) => {
   const store = await LmdbPresenceStore.open({ path: dir });
   await t.rejects(() => store.connect('x'.repeat(5_000), 'c', 'n', T0), RangeError);
   await store.close();
+});
+
+t.test('lmdb: saves of one interval are written together, without a close', async (t) => {
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const other = open({ path: dir });
+  const raw = other.openDB({ name: PRESENCE_DB_NAME });
+  const store = await LmdbPresenceStore.open({ path: dir });
+  t.teardown(async () => {
+    await store.close();
+    await other.close();
+  });
+  for (let i = 0; i < 100; i++) await store.connect(`u${i}`, `c${i}`, 'n', T0 + i);
+  await store.disconnect('u0', 'c0', T0 + 500, 1_000);
+  t.equal((await store.get(['u0'])).get('u0')?.lastSeen, T0 + 500, 'seen by this process at once');
+  // Written within SAVE_DELAY_MS by the store's own timer: wait for it, bounded.
+  const deadline = Date.now() + SAVE_DELAY_MS + 10_000;
+  while (raw.get('u99') === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.same(raw.get('u99'), { lastSeen: T0 + 99, invisible: false }, 'on disk without a close');
+  t.same(raw.get('u0'), { lastSeen: T0 + 500, invisible: false }, 'the latest save of a user wins');
 });

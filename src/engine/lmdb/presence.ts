@@ -42,8 +42,9 @@ export type LmdbPresenceOptions = (
  * by processes on one host but the connections are not, so two gateways on one
  * directory would each announce the same user.
  *
- * Writes are fire-and-forget: no operation waits for the disk, yet reads in this
- * process see every write at once. close() waits until all of them are flushed.
+ * Writes are fire-and-forget and gathered for SAVE_DELAY_MS: no operation waits for
+ * the disk, yet reads in this process see every write at once. close() writes and
+ * flushes all of them; a kill -9 loses at most the last interval's.
  *
  * Sharing a directory: opening the same path again in the same process (for instance
  * by the inbox engine) is safe, lmdb-js shares one native environment between the
@@ -150,14 +151,26 @@ export class LmdbPresenceStore implements PresenceStore {
   }
 }
 
+/**
+ * How long saves are gathered before they are written together (ms). A connect burst
+ * then costs one write transaction per interval instead of one put, promise and
+ * callback per connect and disconnect (a tenth of the upgrade's CPU went there), and a
+ * user who connects and leaves within it is written once. The price: a kill -9 forgets
+ * the lastSeen (and invisible choice) of the last interval; close() writes everything.
+ */
+export const SAVE_DELAY_MS = 1000;
+
 /** The PresenceDurability of one LMDB sub-database, with a read-your-writes overlay. */
 class LmdbDurability implements PresenceDurability {
   /**
-   * Saved records whose put has not committed yet: load() reads them first, because
-   * a read transaction may not see a put until it commits.
+   * Saved records whose write has not committed yet (queued or in flight): load() reads
+   * them first, because a read transaction does not see a put until it commits.
    */
-  readonly #pending = new Map<string, DurablePresence>();
-  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #unsaved = new Map<string, DurablePresence>();
+  /** Saved records waiting for the next batch: the latest save of each user wins. */
+  #queued = new Map<string, DurablePresence>();
+  #timer: NodeJS.Timeout | undefined;
+  readonly #inFlight = new Set<Promise<void>>();
   readonly #db: Database<unknown, string>;
   readonly #logger: Logger | undefined;
   firstError: unknown;
@@ -169,8 +182,8 @@ class LmdbDurability implements PresenceDurability {
 
   load(userId: string): DurablePresence | undefined {
     checkKey(userId);
-    const pending = this.#pending.get(userId);
-    if (pending !== undefined) return pending;
+    const unsaved = this.#unsaved.get(userId);
+    if (unsaved !== undefined) return unsaved;
     const raw = this.#db.get(userId);
     if (raw === undefined) return undefined;
     const record = decode(raw);
@@ -181,27 +194,44 @@ class LmdbDurability implements PresenceDurability {
     return record;
   }
 
+  /** Visible to load() at once; written with the others of its interval (SAVE_DELAY_MS). */
   save(userId: string, record: DurablePresence): void {
     checkKey(userId);
     const copy = { lastSeen: record.lastSeen, invisible: record.invisible };
-    this.#pending.set(userId, copy);
-    const write: Promise<unknown> = this.#db.put(userId, copy).then(
-      () => {
-        if (this.#pending.get(userId) === copy) this.#pending.delete(userId);
-      },
-      (err: unknown) => {
-        // The in-memory state stays right for this process; only the restart copy is stale.
-        this.firstError ??= err;
-        this.#logger?.error({ err, userId }, 'presence write failed');
-        if (this.#pending.get(userId) === copy) this.#pending.delete(userId);
-      },
-    );
+    this.#unsaved.set(userId, copy);
+    this.#queued.set(userId, copy);
+    if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => this.#write(), SAVE_DELAY_MS);
+      // A pending write must not keep a process alive on its own; close() writes it.
+      this.#timer.unref();
+    }
+  }
+
+  /** Writes the queued records in one transaction; never rejects (failures are logged and kept). */
+  #write(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#queued.size === 0) return;
+    const batch = this.#queued;
+    this.#queued = new Map();
+    const settle = (): void => {
+      for (const [userId, copy] of batch) if (this.#unsaved.get(userId) === copy) this.#unsaved.delete(userId);
+    };
+    const write = this.#db.transaction(() => {
+      for (const [userId, copy] of batch) void this.#db.put(userId, copy);
+    }).then(settle, (err: unknown) => {
+      // The in-memory state stays right for this process; only the restart copy is stale.
+      this.firstError ??= err;
+      this.#logger?.error({ err, users: batch.size }, 'presence write failed');
+      settle();
+    });
     this.#inFlight.add(write);
     void write.finally(() => this.#inFlight.delete(write));
   }
 
-  /** Resolves when every save() made so far is committed and synced to disk. */
+  /** Writes what is queued now and resolves when every save() made so far is committed and synced to disk. */
   async flush(): Promise<void> {
+    this.#write();
     await Promise.all([...this.#inFlight]);
     await this.#db.flushed;
   }
