@@ -5,9 +5,11 @@ import { FORMATS, type ControlOut, type KickOut, type ServerFrame } from '../pro
 import type { Metrics, Series } from '../metrics/registry.js';
 import { EncodedFrame, encodeFrame } from '../protocol/codec.js';
 import type { Connection } from './connection.js';
+import { ConnectionRegistry } from './connection-registry.js';
 import { CONFIRMED, TopicInterest } from './interest.js';
 import { WritableWaiters } from './writable.js';
 import { formatTopic, topics } from './topics.js';
+import { largestGroups, localGroupCount, watchCount } from './topic-stats.js';
 
 /**
  * Node-local topic fan-out: uWS's TemplatedApp is one (native `publish` to every socket
@@ -36,12 +38,7 @@ export const UNSUBSCRIBE_LINGER_MS = 2000;
  * only once the topic's broker subscription is active.
  */
 export class Hub {
-  readonly #byId = new Map<string, Connection>();
-  /**
-   * A user's connections on this node: the connection itself while it is the only one
-   * (nearly every user: no Set per user), a Set (insertion order: oldest first) from the second.
-   */
-  readonly #byUser = new Map<string, Connection | Set<Connection>>();
+  readonly #conns = new ConnectionRegistry();
   /** Senders waiting for room in a connection's send buffer (see whenWritable). */
   readonly #writable = new WritableWaiters();
   /** Local interest per logical topic, and the broker subscriptions that follow it. */
@@ -81,60 +78,44 @@ export class Hub {
   }
 
   get size(): number {
-    return this.#byId.size;
+    return this.#conns.size;
   }
 
   get(connId: string): Connection | undefined {
-    return this.#byId.get(connId);
+    return this.#conns.get(connId);
   }
 
   connections(): IterableIterator<Connection> {
-    return this.#byId.values();
+    return this.#conns.values();
   }
 
   /** This node's connections of one user, oldest first. */
   userConnections(userId: string): readonly Connection[] {
-    const entry = this.#byUser.get(userId);
-    return entry === undefined ? [] : entry instanceof Set ? [...entry] : [entry];
+    return this.#conns.ofUser(userId);
   }
 
   /** Users with at least one connection on this node. */
   get userCount(): number {
-    return this.#byUser.size;
+    return this.#conns.userCount;
   }
 
-  /** Groups with at least one member connection on this node. */
+  /** Groups with at least one member connection on this node (see topic-stats.ts). */
   localGroupCount(): number {
-    let n = 0;
-    for (const [logical] of this.#interest.entries()) if (logical.startsWith('g:')) n += 1;
-    return n;
+    return localGroupCount(this.#interest.entries());
   }
 
-  /**
-   * The `limit` groups with the most member connections on this node, largest first
-   * (ties by name). Walks every local topic: for stats and the admin page, not per frame.
-   */
+  /** The `limit` groups with the most member connections on this node (see topic-stats.ts). */
   largestGroups(limit: number): { group: string; connections: number }[] {
-    const groups: { group: string; connections: number }[] = [];
-    const prefix = topics.group('');
-    for (const [logical, connections] of this.#interest.entries()) {
-      if (logical.startsWith(prefix)) groups.push({ group: logical.slice(prefix.length), connections });
-    }
-    groups.sort((a, b) => b.connections - a.connections || (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
-    return groups.slice(0, limit);
+    return largestGroups(this.#interest.entries(), limit);
   }
 
-  /** Presence watch subscriptions held by this node's connections (one per connection and watched user). */
+  /** Presence watch subscriptions held by this node's connections (see topic-stats.ts). */
   watchCount(): number {
-    const prefix = topics.presence('');
-    let n = 0;
-    for (const [logical, count] of this.#interest.entries()) if (logical.startsWith(prefix)) n += count;
-    return n;
+    return watchCount(this.#interest.entries());
   }
 
   userConnectionCount(userId: string): number {
-    const entry = this.#byUser.get(userId);
-    return entry === undefined ? 0 : entry instanceof Set ? entry.size : 1;
+    return this.#conns.countOfUser(userId);
   }
 
   /**
@@ -143,12 +124,7 @@ export class Hub {
    * rejects with UNAVAILABLE when the broker refused, and the caller closes the connection.
    */
   add(conn: Connection): Promise<void> {
-    this.#byId.set(conn.id, conn);
-    const userId = conn.principal.userId;
-    const entry = this.#byUser.get(userId);
-    if (entry === undefined) this.#byUser.set(userId, conn);
-    else if (entry instanceof Set) entry.add(conn);
-    else if (entry !== conn) this.#byUser.set(userId, new Set([entry, conn]));
+    this.#conns.add(conn);
     const user = this.subscribe(conn, topics.user(conn.principal.userId));
     const all = this.subscribe(conn, topics.all);
     return user === CONFIRMED && all === CONFIRMED ? CONFIRMED : Promise.all([user, all]).then(noop);
@@ -162,23 +138,13 @@ export class Hub {
    */
   remove(conn: Connection): number {
     this.#writable.closed(conn);
-    if (!this.#byId.delete(conn.id)) return this.userConnectionCount(conn.principal.userId);
-    this.#interest.drop(topics.user(conn.principal.userId));
+    const userId = conn.principal.userId;
+    if (!this.#conns.delete(conn)) return this.#conns.countOfUser(userId);
+    this.#interest.drop(topics.user(userId));
     this.#interest.drop(topics.all);
     for (const group of conn.groups) this.#interest.drop(topics.group(group));
     for (const user of conn.watching) this.#interest.drop(topics.presence(user));
-    const userId = conn.principal.userId;
-    const entry = this.#byUser.get(userId);
-    if (entry === conn) {
-      this.#byUser.delete(userId);
-      return 0;
-    }
-    if (!(entry instanceof Set)) return entry === undefined ? 0 : 1;
-    entry.delete(conn);
-    // Back to one connection: the entry is that connection again (no Set kept for it).
-    if (entry.size === 1) this.#byUser.set(userId, entry.values().next().value!);
-    else if (entry.size === 0) this.#byUser.delete(userId);
-    return entry.size;
+    return this.#conns.countOfUser(userId);
   }
 
   /**
@@ -381,7 +347,7 @@ export class Hub {
    */
   async kick(connId: string, nodeId: string, code: number, reason: string): Promise<void> {
     if (nodeId === this.#nodeId) {
-      this.#byId.get(connId)?.socket?.end(code, reason);
+      this.#conns.get(connId)?.socket?.end(code, reason);
       return;
     }
     const frame: KickOut = { type: 'kick', data: { connId, code, reason } };
@@ -414,7 +380,7 @@ export class Hub {
       return;
     }
     if (frame.type === 'kick') {
-      this.#byId.get(frame.data.connId)?.socket?.end(frame.data.code, frame.data.reason);
+      this.#conns.get(frame.data.connId)?.socket?.end(frame.data.code, frame.data.reason);
     } else if (frame.type === 'control' && this.#onControl !== undefined) {
       this.#onControl(frame);
     } else {
