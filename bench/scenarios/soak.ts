@@ -2,7 +2,8 @@
  * `soak`: N connections open (default 10,000), P active pairs sending direct messages at
  * a steady aggregate rate (default 2,000 msg/s) for a long time (default 10 minutes),
  * the gateway's RSS sampled every 10 s. Figures: RSS growth after the first minute (the
- * heap settles during it) and messages lost — sends the server acknowledged that never
+ * heap settles during it), RSS growth over the second half (flat once bounded windows
+ * such as the resend records' are full) and messages lost — sends the server acknowledged that never
  * reached their recipient (must be 0). Gateway only; runs against --url too (RSS n/a
  * there without --pid).
  */
@@ -32,6 +33,21 @@ export function rssGrowth(samples: RssSample[], totalMs: number): { pct: number 
   return { pct: round(((last.rssKB - base.rssKB) / base.rssKB) * 100, 2), baseAtMs: base.atMs };
 }
 
+/**
+ * Growth (%) over the second half of the run: from the first sample at or after half
+ * the length to the last, or null with fewer than two such samples. State that fills
+ * over a bounded window (resend records live for Limits.DedupWindow, two minutes by
+ * default) raises RSS after the first minute; this figure shows whether RSS is flat
+ * once such windows are full, which a leak would not be.
+ */
+export function rssGrowthSecondHalf(samples: RssSample[], totalMs: number): number | null {
+  const after = samples.filter((s) => s.atMs >= totalMs / 2);
+  if (after.length < 2) return null;
+  const base = after[0]!;
+  const last = after[after.length - 1]!;
+  return round(((last.rssKB - base.rssKB) / base.rssKB) * 100, 2);
+}
+
 export const soak: Scenario = {
   name: 'soak',
   title: 'Soak: steady direct messages with every connection open; gateway RSS over time',
@@ -47,6 +63,7 @@ export const soak: Scenario = {
     { key: 'rss_base_mb', label: 'gateway RSS after the warm-up', unit: 'MB', better: 'none' },
     { key: 'rss_last_mb', label: 'gateway RSS at the end', unit: 'MB', better: 'none' },
     { key: 'rss_growth_pct', label: 'RSS growth after the warm-up', unit: '%', better: 'lower' },
+    { key: 'rss_growth_second_half_pct', label: 'RSS growth over the second half', unit: '%', better: 'lower' },
     { key: 'delivery_p99_ms', label: 'delivery latency p99', unit: 'ms', better: 'lower' },
     { key: 'rtt_p99_ms', label: 'round trip (send → ack) p99', unit: 'ms', better: 'lower' },
     { key: 'server_cpu_us_per_msg', label: 'server CPU per message', unit: 'µs', better: 'lower' },
@@ -119,6 +136,7 @@ export const soak: Scenario = {
             rss_base_mb: base ? round(base.rssKB / 1024, 1) : null,
             rss_last_mb: last ? round(last.rssKB / 1024, 1) : null,
             rss_growth_pct: growth.pct,
+            rss_growth_second_half_pct: rssGrowthSecondHalf(samples, soakMs),
             delivery_p99_ms: step.genSaturated ? null : step.p99,
             rtt_p99_ms: step.genSaturated ? null : step.ackP99,
             server_cpu_us_per_msg: step.serverCpuUsPerMsg,
