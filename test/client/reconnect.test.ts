@@ -48,7 +48,13 @@ t.test('after a reconnect the client restores its status and re-watches its user
   t.equal(await carolsStatus(), 'busy', 'busy before');
 
   const from = carol.log.length;
-  for (const conn of gw.gateway.hub.userConnections('carol')) conn.socket!.end(1011, 'test: internal error');
+  const conns = gw.gateway.hub.userConnections('carol');
+  // One CI run saw no close reach carol here at all (no 'disconnected' within 10 s): say
+  // what the gateway held, so such a run tells a missing registration from a lost close.
+  t.same(conns.map((c) => [c.phase, c.socket !== undefined]), [['open', true]], 'carol has one open connection on the gateway');
+  for (const conn of conns) conn.socket!.end(1011, 'test: internal error');
+  const gone = await carol.next('disconnected', undefined, 10_000, from);
+  t.equal(gone.code, 1011, 'the close reached the client');
   t.equal((await carol.next('connected', undefined, 10_000, from)).reconnected, true);
   const daveOnline = carol.next('status', (s) => s.userId === 'dave' && s.status === 'online', 10_000, from);
   // Right after the reopen carol is "online" until the restored setStatus lands: ask until it has.
