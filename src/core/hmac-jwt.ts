@@ -87,9 +87,18 @@ function jsonPart(part: string): Record<string, unknown> | undefined {
   return isPlainObject(parsed) ? parsed : undefined;
 }
 
-/** See HmacVerdict for the contract. Immutable after construction; one per Authenticator. */
+/**
+ * Decoded headers kept per verifier. A deployment's tokens share one or two header
+ * texts (`{"alg":"HS256","typ":"JWT"}`), and decoding it (base64url, strict UTF-8,
+ * JSON) was a fifth of the check; distinct headers beyond this many clear the cache.
+ */
+const HEADER_CACHE_SIZE = 32;
+
+/** See HmacVerdict for the contract. Its settings are fixed at construction; one per Authenticator. */
 export class HmacJwtVerifier {
   readonly #key: KeyObject;
+  /** Header part -> its decoded object (frozen: verify only reads it). Valid headers only. */
+  readonly #headers = new Map<string, Readonly<Record<string, unknown>>>();
   readonly #algorithms: ReadonlySet<string>;
   readonly #issuer: string | undefined;
   readonly #audience: string | undefined;
@@ -109,7 +118,7 @@ export class HmacJwtVerifier {
     const dot1 = token.indexOf('.');
     const dot2 = dot1 < 0 ? -1 : token.indexOf('.', dot1 + 1);
     if (dot2 < 0 || token.indexOf('.', dot2 + 1) >= 0) return refuse(JWS_INVALID);
-    const header = jsonPart(token.slice(0, dot1));
+    const header = this.#header(token.slice(0, dot1));
     if (header === undefined) return refuse(JWS_INVALID);
     const crit = header['crit'];
     let b64 = true;
@@ -142,6 +151,17 @@ export class HmacJwtVerifier {
     const claims = jsonPart(payloadPart);
     if (claims === undefined) return refuse(JWT_INVALID);
     return this.#checkClaims(claims, nowMs);
+  }
+
+  /** jsonPart of a header part, from the cache when this text was decoded before. */
+  #header(part: string): Readonly<Record<string, unknown>> | undefined {
+    const cached = this.#headers.get(part);
+    if (cached !== undefined) return cached;
+    const header = jsonPart(part);
+    if (header === undefined) return undefined;
+    if (this.#headers.size >= HEADER_CACHE_SIZE) this.#headers.clear();
+    this.#headers.set(part, Object.freeze(header));
+    return header;
   }
 
   /** jose's validateClaimsSet with the options the Authenticator uses, in its order. */

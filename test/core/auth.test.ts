@@ -119,3 +119,30 @@ t.test('HS*: without issuer, audience or tolerance configured, neither claim is 
     t.equal(a.ok, expected[i], `case ${i}: ${expected[i] ? 'accepted' : 'refused'}`);
   }
 });
+
+t.test('HMAC verifier: a header decoded once is reused, and verdicts stay per token', async (t) => {
+  const { HmacJwtVerifier } = await import('../../src/core/hmac-jwt.js');
+  const verifier = new HmacJwtVerifier({ secret: TEST_SECRET, algorithms: ['HS256'], clockTolerance: 0 });
+  const part = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const sign = (input: string): string => createHmac('sha256', TEST_SECRET).update(input).digest('base64url');
+  const header = part({ alg: 'HS256', typ: 'JWT' });
+  const exp = Math.floor(Date.now() / 1000) + 600;
+  const good = (sub: string): string => {
+    const input = `${header}.${part({ sub, exp })}`;
+    return `${input}.${sign(input)}`;
+  };
+  t.match(verifier.verify(good('a')), { ok: true, payload: { sub: 'a' } });
+  t.match(verifier.verify(good('b')), { ok: true, payload: { sub: 'b' } }, 'the same header, another payload');
+  const [h, , s] = good('a').split('.');
+  t.same(verifier.verify(`${h}.${part({ sub: 'mallory', exp })}.${s}`), { ok: false, reason: 'bad token signature' }, 'a cached header signs nothing');
+  const none = part({ alg: 'none' });
+  t.same(verifier.verify(`${none}.${part({ sub: 'a', exp })}.`), { ok: false, reason: 'token algorithm not allowed' });
+  t.same(verifier.verify(`${none}.${part({ sub: 'a', exp })}.`), { ok: false, reason: 'token algorithm not allowed' }, 'twice: the cached header gives the same verdict');
+  // More distinct headers than the cache holds: it starts over and keeps answering right.
+  for (let i = 0; i < 40; i++) {
+    const hi = part({ alg: 'HS256', typ: 'JWT', n: i });
+    const input = `${hi}.${part({ sub: `u${i}`, exp })}`;
+    t.equal(verifier.verify(`${input}.${sign(input)}`).ok, true);
+  }
+  t.match(verifier.verify(good('c')), { ok: true, payload: { sub: 'c' } });
+});
