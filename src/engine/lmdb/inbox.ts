@@ -16,7 +16,7 @@ import {
 } from '../inbox-rules.js';
 import { GroupCommit, DEFAULT_LAZY_DELAY_MS } from './group-commit.js';
 import { SeqCounters } from './inbox-counters.js';
-import { LmdbDedupRecords } from './inbox-dedup.js';
+import { DedupSweeps, LmdbDedupRecords } from './inbox-dedup.js';
 import { MAP_RESERVE_BYTES } from './map-reserve.js';
 import { decodeEntry, decodeUser, encodeEntry, encodeUser, type EntryValue, type StoredEntry, type UserState, type UserValue } from './inbox-records.js';
 
@@ -28,18 +28,6 @@ const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
 /** Expired entries removed per write transaction by sweep(), to keep each one short. */
 const SWEEP_BATCH = 512;
-
-/**
- * Appends with a de-duplication key queue a lazy sweep of expired records at most once
- * per DEDUP_SWEEP_EVERY_MS (again at once while sweeps come back full). It shares the
- * next commit and removes up to DEDUP_SWEEP_BATCH records with one cursor. Under steady
- * load the records then stay at what the window holds, instead of growing by another
- * sweep interval's worth (a minute at 2,000 messages/s is 120,000 records) between the
- * periodic sweeps, which still clear them when appends stop. Not once per commit: a
- * cursor that finds nothing still costs tens of microseconds.
- */
-const DEDUP_SWEEP_BATCH = 4096;
-const DEDUP_SWEEP_EVERY_MS = 1000;
 
 type EntryKey = [userId: string, seq: number];
 type ExpiryKey = [timestamp: number, userId: string, seq: number];
@@ -107,12 +95,8 @@ export class LmdbInbox implements Inbox {
   readonly publishesLive = false;
   /** Mutations queued and not yet settled; lets takeDropped skip a write when nothing can change. */
   #pending = 0;
-  /** A lazy sweep of expired de-duplication records is queued (see DEDUP_SWEEP_BATCH). */
-  #dedupSweepQueued = false;
-  /** When the last one was queued; -Infinity while the last one came back full. */
-  #dedupSweepAt = -Infinity;
-  /** The first failure of a background dedup sweep since the last sweep(), which reports it. */
-  #backgroundSweepError: unknown;
+  /** Lazy sweeps of expired de-duplication records, queued by appends (see DedupSweeps). */
+  readonly #dedupSweeps: DedupSweeps;
   #closing: Promise<void> | undefined;
 
   private constructor(opts: InboxOptions, clock: () => number, root: RootDatabase, lazyDelayMs: number) {
@@ -125,6 +109,7 @@ export class LmdbInbox implements Inbox {
     this.#dedup = new LmdbDedupRecords(root);
     this.#meta = root.openDB<number, string>({ name: 'meta' });
     this.#commits = new GroupCommit(root, lazyDelayMs);
+    this.#dedupSweeps = new DedupSweeps(this.#dedup, (fn) => this.#write(fn, false), clock);
   }
 
   /** Gives every user record stored before epochs existed the stable LEGACY_EPOCH, once per file. */
@@ -209,7 +194,7 @@ export class LmdbInbox implements Inbox {
       let dropped = 0;
       const overflow = state.live - this.#opts.maxPerUser;
       if (overflow > 0) {
-        const oldest = Array.from(this.#entries.getRange({ start: [userId, 0], end: [userId, MAX_SEQ], limit: overflow }), ({ key, value }) => ({ key, value: decodeEntry(value) }));
+        const oldest = this.#entryList({ start: [userId, 0], end: [userId, MAX_SEQ], limit: overflow });
         for (const { key, value } of oldest) this.#remove(key, value);
         dropped = oldest.length;
         state.live -= dropped;
@@ -223,7 +208,7 @@ export class LmdbInbox implements Inbox {
       const answer = { mid: stored.mid, timestamp: stored.timestamp };
       this.#counters.track(userId, dedup.key, outcome.then((r) => ({ seq: r.seq, epoch: r.epoch, dropped: 0, duplicate: answer })));
     }
-    if (dedup) this.#queueDedupSweep();
+    if (dedup) this.#dedupSweeps.afterAppend();
     options?.onAssigned?.(seq, epoch);
     return outcome;
   }
@@ -258,7 +243,7 @@ export class LmdbInbox implements Inbox {
       if (!state || state.live === 0) return [];
       if (epoch !== undefined && epoch !== state.epoch) return [];
       const end = Math.min(upTo, state.last) + 1;
-      const removed = Array.from(this.#entries.getRange({ start: [userId, 0], end: [userId, end] }), ({ key, value }) => ({ key, value: decodeEntry(value) }));
+      const removed = this.#entryList({ start: [userId, 0], end: [userId, end] });
       if (removed.length === 0) return [];
       const now = this.#clock();
       const out: InboxEntry[] = [];
@@ -314,9 +299,8 @@ export class LmdbInbox implements Inbox {
       if (removed < SWEEP_BATCH || this.#closing) break;
     }
     while (!this.#closing && (await this.#write(() => this.#dedup.sweepBatch(now, SWEEP_BATCH), false)) === SWEEP_BATCH);
-    const background = this.#backgroundSweepError;
+    const background = this.#dedupSweeps.takeError();
     if (background !== undefined) {
-      this.#backgroundSweepError = undefined;
       throw new Error('inbox: a background sweep of de-duplication records failed since the last sweep', { cause: background });
     }
     return total;
@@ -326,24 +310,6 @@ export class LmdbInbox implements Inbox {
   close(): Promise<void> {
     this.#closing ??= this.#commits.drain().then(() => this.#root.close());
     return this.#closing;
-  }
-
-  /** Queues one lazy removal of expired de-duplication records, unless one is queued already. */
-  #queueDedupSweep(): void {
-    const now = this.#clock();
-    if (this.#dedupSweepQueued || now - this.#dedupSweepAt < DEDUP_SWEEP_EVERY_MS) return;
-    this.#dedupSweepQueued = true;
-    this.#dedupSweepAt = now;
-    this.#write(() => {
-      this.#dedupSweepQueued = false;
-      const removed = this.#dedup.sweepBatch(this.#clock(), DEDUP_SWEEP_BATCH);
-      if (removed === DEDUP_SWEEP_BATCH) this.#dedupSweepAt = -Infinity;
-      return removed;
-    }, false).catch((err: unknown) => {
-      // Nothing is lost: the records stay until a later sweep removes them.
-      this.#dedupSweepQueued = false;
-      this.#backgroundSweepError ??= err;
-    });
   }
 
   #sweepBatch(cutoff: number): number {
@@ -384,7 +350,7 @@ export class LmdbInbox implements Inbox {
    */
   #expireUser(userId: string, state: UserState, now: number): void {
     if (!this.#oldestExpired(userId, now)) return;
-    const expired = Array.from(this.#entries.getRange({ start: [userId, 0], end: [userId, MAX_SEQ] }), ({ key, value }) => ({ key, value: decodeEntry(value) }))
+    const expired = this.#entryList({ start: [userId, 0], end: [userId, MAX_SEQ] })
       .filter(({ value }) => isExpired(value.timestamp, now, this.#opts.ttlMs));
     for (const { key, value } of expired) this.#remove(key, value);
     state.live -= expired.length;
@@ -410,6 +376,11 @@ export class LmdbInbox implements Inbox {
     } finally {
       this.#pending -= 1;
     }
+  }
+
+  /** The entries of a key range, decoded, collected before the caller removes any. */
+  #entryList(range: { start: EntryKey; end: EntryKey; limit?: number }): { key: EntryKey; value: StoredEntry }[] {
+    return Array.from(this.#entries.getRange(range), ({ key, value }) => ({ key, value: decodeEntry(value) }));
   }
 
   /** The user's committed record, whichever form it was written in. */
