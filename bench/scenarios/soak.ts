@@ -19,18 +19,22 @@ export interface RssSample {
   rssKB: number;
 }
 
+/** Growth (%) from the first sample at or after `fromMs` to the last, or null with fewer than two such samples. */
+function growthSince(samples: RssSample[], fromMs: number): { pct: number | null; baseAtMs: number | null } {
+  const after = samples.filter((s) => s.atMs >= fromMs);
+  if (after.length < 2) return { pct: null, baseAtMs: null };
+  const base = after[0]!;
+  const last = after[after.length - 1]!;
+  return { pct: round(((last.rssKB - base.rssKB) / base.rssKB) * 100, 2), baseAtMs: base.atMs };
+}
+
 /**
  * Growth (%) from the first sample at or after the warm-up to the last sample, or null
  * with fewer than two such samples. A run shorter than two warm-ups uses half its length
  * as the warm-up, so a short proving run still yields a figure (the report says which).
  */
 export function rssGrowth(samples: RssSample[], totalMs: number): { pct: number | null; baseAtMs: number | null } {
-  const warmup = Math.min(WARMUP_MS, totalMs / 2);
-  const after = samples.filter((s) => s.atMs >= warmup);
-  if (after.length < 2) return { pct: null, baseAtMs: null };
-  const base = after[0]!;
-  const last = after[after.length - 1]!;
-  return { pct: round(((last.rssKB - base.rssKB) / base.rssKB) * 100, 2), baseAtMs: base.atMs };
+  return growthSince(samples, Math.min(WARMUP_MS, totalMs / 2));
 }
 
 /**
@@ -41,11 +45,7 @@ export function rssGrowth(samples: RssSample[], totalMs: number): { pct: number 
  * once such windows are full, which a leak would not be.
  */
 export function rssGrowthSecondHalf(samples: RssSample[], totalMs: number): number | null {
-  const after = samples.filter((s) => s.atMs >= totalMs / 2);
-  if (after.length < 2) return null;
-  const base = after[0]!;
-  const last = after[after.length - 1]!;
-  return round(((last.rssKB - base.rssKB) / base.rssKB) * 100, 2);
+  return growthSince(samples, totalMs / 2).pct;
 }
 
 export const soak: Scenario = {
