@@ -298,6 +298,9 @@ export class Hub {
     this.#observer?.(logical, encoded.frame);
     const taps = this.#taps.get(logical);
     if (taps !== undefined) for (const observer of taps) observer(encoded.frame);
+    // Every socket subscription is counted by subscribe(): none counted, no socket to reach
+    // (an unwatched presence announce, a message to an offline user), no native calls.
+    if (this.#interest.count(logical) === 0) return 0;
     let reached = 0;
     for (const format of FORMATS) {
       const topic = formatTopic(logical, format);

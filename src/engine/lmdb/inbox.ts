@@ -220,8 +220,13 @@ export class LmdbInbox implements Inbox {
     checkCount('limit', limit);
     const out: InboxEntry[] = [];
     if (limit === 0) return out;
+    const state = this.#user(userId);
+    // No committed entry (every entry has its user record: a user never written to, or
+    // one who acknowledged everything, the common case at every connect): no cursor,
+    // which costs more than the read itself.
+    if (state === undefined || state.live === 0) return out;
     const now = this.#clock();
-    const epoch = this.#user(userId)?.epoch ?? LEGACY_EPOCH;
+    const epoch = state.epoch ?? LEGACY_EPOCH;
     // Lazy range: stops reading as soon as `limit` unexpired entries are found.
     for (const { key, value: stored } of this.#entries.getRange({ start: [userId, after + 1], end: [userId, MAX_SEQ] })) {
       const value = decodeEntry(stored);
@@ -264,7 +269,10 @@ export class LmdbInbox implements Inbox {
     // Fast path (the common case, asked on every connect): nothing recorded, the oldest
     // entry has not expired and no mutation of ours is queued that could change either,
     // so no write transaction is needed.
-    if (this.#pending === 0 && !this.#user(userId)?.dropped && !this.#oldestExpired(userId, this.#clock())) return 0;
+    if (this.#pending === 0) {
+      const state = this.#user(userId);
+      if (state === undefined || (!state.dropped && (state.live === 0 || !this.#oldestExpired(userId, this.#clock())))) return 0;
+    }
     return this.#write(() => {
       const state = this.#user(userId);
       if (!state) return 0;
