@@ -3,8 +3,8 @@
  * POST /push (the baseline). One WebSocket client is connected as the recipient (and
  * acknowledges its inbox), so each push is a real delivery. The gateway runs twice: with
  * the memory inbox (the headline figures, compared with raw-uws) and with the default
- * LMDB inbox, fsync per commit (the `lmdb_` figures). Skipped, with the reason, when the
- * gateway has no push API.
+ * LMDB inbox, fsync per commit (the `lmdb_` figures). Skipped, with the reason, when a
+ * gateway build under test has no push API (`--gateway` can name an older build).
  */
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -16,8 +16,8 @@ import { HOST, type Running, type Target } from '../lib/targets.js';
 
 /**
  * Where each target takes a push, tried in order; the first that does not answer 404
- * is used. The gateway's route is the documented one once it exists; the probe keeps
- * the bench honest (skipped, never guessed figures) while it does not.
+ * is used. The gateway's route is the documented one (docs/api.md); the probe keeps the
+ * bench honest (skipped, never guessed figures) against a build without it.
  */
 const PUSH_PATHS: Record<string, string[]> = {
   gateway: ['/api/v1/push', '/api/push', '/v1/push'],
