@@ -1,5 +1,6 @@
-import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { JWTPayload } from 'jose';
+import { HmacKey } from './hmac.js';
 
 /**
  * Synchronous verification of HS256/384/512 compact JWTs with node:crypto, for the
@@ -96,7 +97,8 @@ const HEADER_CACHE_SIZE = 32;
 
 /** See HmacVerdict for the contract. Its settings are fixed at construction; one per Authenticator. */
 export class HmacJwtVerifier {
-  readonly #key: KeyObject;
+  /** One per allowed algorithm, keyed by `alg`. */
+  readonly #keys = new Map<string, HmacKey>();
   /** Header part -> its decoded object (frozen: verify only reads it). Valid headers only. */
   readonly #headers = new Map<string, Readonly<Record<string, unknown>>>();
   readonly #algorithms: ReadonlySet<string>;
@@ -106,7 +108,8 @@ export class HmacJwtVerifier {
 
   constructor(settings: HmacJwtSettings) {
     if (!settings.algorithms.every((alg) => alg in HASHES)) throw new Error('auth: the HMAC verifier handles only HS256, HS384 and HS512');
-    this.#key = createSecretKey(Buffer.from(settings.secret, 'utf8'));
+    const secret = Buffer.from(settings.secret, 'utf8');
+    for (const alg of settings.algorithms) this.#keys.set(alg, new HmacKey(HASHES[alg]!.hash, secret));
     this.#algorithms = new Set(settings.algorithms);
     this.#issuer = settings.issuer;
     this.#audience = settings.audience;
@@ -143,7 +146,7 @@ export class HmacJwtVerifier {
     if (NON_ASCII.test(payloadPart)) return refuse(JWS_INVALID);
     if (!isBase64url(signaturePart)) return refuse(JWS_INVALID);
     const signature = Buffer.from(signaturePart, 'base64url');
-    const expected = createHmac(hash.hash, this.#key).update(signingInput).digest();
+    const expected = this.#keys.get(alg)!.mac(signingInput);
     // A signature of another length cannot be equal (timingSafeEqual needs equal lengths).
     if (signature.length !== hash.bytes || !timingSafeEqual(signature, expected)) return refuse(BAD_SIGNATURE);
     if (!b64) return refuse(JWT_INVALID); // JWTs must not use an unencoded payload
