@@ -147,6 +147,28 @@ function describeJoseError(err: unknown): string {
 const NO_GROUPS: readonly string[] = Object.freeze([]);
 const NO_PERMS: ReadonlySet<string> = new Set();
 
+/**
+ * Sets of permissions already built, by their list: a deployment's tokens carry a few
+ * distinct `perms` lists, and a Set with its hash table is about 300 bytes per
+ * connection when built for each. Shared sets are never changed (Principal types them
+ * read-only). Cleared when it holds SHARED_SETS lists, so odd tokens cannot grow it.
+ */
+const SHARED_SETS = 64;
+const sharedSets = new Map<string, ReadonlySet<string>>();
+
+function sharedSet(list: readonly string[]): ReadonlySet<string> {
+  if (list.length === 0) return NO_PERMS;
+  // JSON, not a join: ["a,b"] and ["a", "b"] must not share a key.
+  const key = JSON.stringify(list);
+  let set = sharedSets.get(key);
+  if (set === undefined) {
+    if (sharedSets.size >= SHARED_SETS) sharedSets.clear();
+    set = new Set(list);
+    sharedSets.set(key, set);
+  }
+  return set;
+}
+
 function principalFrom(payload: JWTPayload): Principal {
   const sub = payload.sub;
   if (typeof sub !== 'string' || !isUserId(sub)) throw new GatewayError('UNAUTHORIZED', 'token sub is not a valid user id');
@@ -159,7 +181,7 @@ function principalFrom(payload: JWTPayload): Principal {
   return Object.freeze({
     userId: sub,
     groups: groups.length === 0 ? NO_GROUPS : Object.freeze(groups),
-    perms: perms.length === 0 ? NO_PERMS : new Set(perms),
+    perms: sharedSet(perms),
     publish: publish.length === 0 ? NO_GROUPS : Object.freeze(publish),
     contacts: contacts.length === 0 ? NO_PERMS : new Set(contacts),
     expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,

@@ -10,6 +10,7 @@ import type {
   PresenceStore,
 } from '../presence.js';
 import { checkId, checkStatus, checkTime, unknownPresence } from '../presence-rules.js';
+import { ConnectionSet } from './connection-set.js';
 
 /** What a durable engine keeps of a user across restarts. */
 export interface DurablePresence {
@@ -42,8 +43,8 @@ export interface MemoryPresenceOptions {
 }
 
 interface UserState {
-  /** Open connections: connId → nodeId. */
-  conns: Map<string, string>;
+  /** Open connections: connId → nodeId, oldest first. */
+  conns: ConnectionSet;
   chosen: ChosenStatus;
   /** Online or in grace. */
   online: boolean;
@@ -95,9 +96,8 @@ export class MemoryPresenceStore implements PresenceStore {
       if (limit.policy === 'reject') {
         throw new GatewayError('TOO_MANY_CONNECTIONS', `user already has ${limit.max} connections`);
       }
-      // Map iteration is insertion order: the first entries are the oldest connections.
-      for (const [oldId, oldNode] of user.conns) {
-        if (user.conns.size < limit.max) break;
+      while (user.conns.size > 0 && user.conns.size >= limit.max) {
+        const [oldId, oldNode] = user.conns.oldest()!;
         user.conns.delete(oldId);
         evicted.push({ connId: oldId, nodeId: oldNode });
       }
@@ -266,7 +266,7 @@ export class MemoryPresenceStore implements PresenceStore {
     if (user === undefined) {
       const durable = this.#durability?.load(userId);
       user = {
-        conns: new Map(),
+        conns: new ConnectionSet(),
         chosen: durable?.invisible === true ? 'invisible' : 'online',
         online: false,
         graceDeadline: undefined,
