@@ -3,7 +3,7 @@
  * says which wire protocol the generator speaks to it and how to start it on a free
  * loopback port. Every server runs as its own process, started fresh per scenario.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExternalServer, ServerProcess, type ServerHandle } from './server-proc.js';
@@ -64,6 +64,20 @@ export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return env;
 }
 
+/**
+ * The node flags `npm start` runs the gateway with (package.json `scripts.start`,
+ * `exec node <flags> dist/main.js`): the bench measures the gateway as it is started,
+ * heap settings included. Throws when the script no longer has that shape, so a change
+ * there cannot silently leave the bench measuring something else.
+ */
+export function startFlags(root: string): string[] {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts?: { start?: unknown } };
+  const script = pkg.scripts?.start;
+  const match = typeof script === 'string' ? /^(?:exec\s+)?node((?:\s+--?[\w-]+(?:=\S+)?)*)\s+dist\/main\.js$/.exec(script.trim()) : null;
+  if (match === null) throw new Error(`bench: package.json scripts.start is not "exec node [flags] dist/main.js": ${JSON.stringify(script)}`);
+  return match[1]!.trim().split(/\s+/).filter((flag) => flag !== '');
+}
+
 export function defaultGatewayEntry(root: string): string {
   return join(root, 'dist', 'main.js');
 }
@@ -86,7 +100,7 @@ const gateway: Target = {
       const server = await ServerProcess.start({
         name: 'gateway',
         command: process.execPath,
-        args: [entry, '--config', config],
+        args: [...startFlags(ctx.root), entry, '--config', config],
         cwd: ctx.root,
         env: childEnv({ ...gatewayEnv(port, ctx.secret, join(dir, 'offline')), ...env }),
         healthUrl: `http://${HOST}:${port}/healthz`,

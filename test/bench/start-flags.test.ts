@@ -1,0 +1,33 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { startFlags } from '../../bench/lib/targets.js';
+
+const root = join(import.meta.dirname, '..', '..');
+
+function withScript(t: { teardown(fn: () => void): void }, start: unknown): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-flags-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ scripts: { start } }));
+  return dir;
+}
+
+t.test('the bench starts the gateway with the node flags of npm start', async (t) => {
+  const script = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const flags = startFlags(root);
+  t.ok(flags.length > 0, `flags found in ${JSON.stringify(script)}`);
+  for (const flag of flags) t.ok(script.includes(flag), `${flag} is in the start script`);
+  t.ok(flags.some((f) => f.startsWith('--max-semi-space-size=')), 'the heap setting the README documents');
+});
+
+t.test('flags are read from the script as written', async (t) => {
+  t.same(startFlags(withScript(t, 'exec node dist/main.js')), []);
+  t.same(startFlags(withScript(t, 'node --max-semi-space-size=2 --max-old-space-size=512 dist/main.js')), ['--max-semi-space-size=2', '--max-old-space-size=512']);
+});
+
+t.test('a start script of another shape stops the bench instead of being guessed at', async (t) => {
+  t.throws(() => startFlags(withScript(t, 'tsx src/main.ts')), /scripts\.start is not/);
+  t.throws(() => startFlags(withScript(t, 'exec node dist/main.js --config x.yaml')), /scripts\.start is not/);
+  t.throws(() => startFlags(withScript(t, undefined)), /scripts\.start is not/);
+});
