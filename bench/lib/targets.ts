@@ -65,17 +65,26 @@ export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 /**
- * The node flags `npm start` runs the gateway with (package.json `scripts.start`,
- * `exec node <flags> dist/main.js`): the bench measures the gateway as it is started,
- * heap settings included. Throws when the script no longer has that shape, so a change
+ * How `npm start` runs the gateway (package.json `scripts.start`,
+ * `[VAR=value ...] exec node [flags] dist/main.js`): its environment assignments and
+ * node flags, so the bench measures the gateway as it is started (heap and allocator
+ * settings included). Throws when the script no longer has that shape, so a change
  * there cannot silently leave the bench measuring something else.
  */
-export function startFlags(root: string): string[] {
+export function startCommand(root: string): { env: Record<string, string>; flags: string[] } {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts?: { start?: unknown } };
   const script = pkg.scripts?.start;
-  const match = typeof script === 'string' ? /^(?:exec\s+)?node((?:\s+--?[\w-]+(?:=\S+)?)*)\s+dist\/main\.js$/.exec(script.trim()) : null;
-  if (match === null) throw new Error(`bench: package.json scripts.start is not "exec node [flags] dist/main.js": ${JSON.stringify(script)}`);
-  return match[1]!.trim().split(/\s+/).filter((flag) => flag !== '');
+  const match = typeof script === 'string'
+    ? /^((?:[A-Z_][A-Z0-9_]*=\S*\s+)*)(?:exec\s+)?node((?:\s+--?[\w-]+(?:=\S+)?)*)\s+dist\/main\.js$/.exec(script.trim())
+    : null;
+  if (match === null) throw new Error(`bench: package.json scripts.start is not "[VAR=value ...] exec node [flags] dist/main.js": ${JSON.stringify(script)}`);
+  const words = (text: string): string[] => text.trim().split(/\s+/).filter((word) => word !== '');
+  const env: Record<string, string> = {};
+  for (const assignment of words(match[1]!)) {
+    const eq = assignment.indexOf('=');
+    env[assignment.slice(0, eq)] = assignment.slice(eq + 1);
+  }
+  return { env, flags: words(match[2]!) };
 }
 
 export function defaultGatewayEntry(root: string): string {
@@ -90,6 +99,7 @@ const gateway: Target = {
     const entry = ctx.gatewayEntry;
     const missing = gatewayMissing(entry);
     if (missing) throw new Error(missing);
+    const start = startCommand(ctx.root);
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'sb-bench-'));
     const config = join(dir, 'bench.yaml');
@@ -100,9 +110,9 @@ const gateway: Target = {
       const server = await ServerProcess.start({
         name: 'gateway',
         command: process.execPath,
-        args: [...startFlags(ctx.root), entry, '--config', config],
+        args: [...start.flags, entry, '--config', config],
         cwd: ctx.root,
-        env: childEnv({ ...gatewayEnv(port, ctx.secret, join(dir, 'offline')), ...env }),
+        env: childEnv({ ...start.env, ...gatewayEnv(port, ctx.secret, join(dir, 'offline')), ...env }),
         healthUrl: `http://${HOST}:${port}/healthz`,
       });
       return { server, port, cleanup };
