@@ -104,7 +104,7 @@ export class TestClient {
    * Resolves with the first received frame (from the start of the connection, not yet
    * consumed by an earlier `next`) that matches; waits up to timeoutMs for it.
    */
-  next(match: (f: Frame) => boolean = () => true, timeoutMs = WAIT_MS): Promise<Frame> {
+  next(match: (f: Frame) => boolean = () => true, timeoutMs = WAIT_MS, what = 'frame'): Promise<Frame> {
     for (let i = this.#cursor; i < this.frames.length; i++) {
       const f = this.frames[i]!;
       if (match(f)) {
@@ -112,7 +112,7 @@ export class TestClient {
         return Promise.resolve(f);
       }
     }
-    return this.waitFor(match, timeoutMs, 'frame').then((f) => {
+    return this.waitFor(match, timeoutMs, what).then((f) => {
       const i = this.frames.indexOf(f);
       if (i >= 0) this.frames.splice(i, 1);
       return f;
@@ -124,7 +124,10 @@ export class TestClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+        // The last frames that did arrive: a failed run on a loaded CI machine then tells
+        // "nothing came" from "something else came".
+        const seen = JSON.stringify(this.frames.slice(-5)).slice(0, 400);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last frames received: ${seen}`));
       }, timeoutMs);
       const waiter = {
         match,

@@ -188,10 +188,10 @@ t.test('a node killed with SIGKILL: others keep serving, its users go offline wi
   const watcher = await TestClient.connect(k2!.url, { token: await token({ sub: 'ivy' }) });
   await watcher.request({ type: 'watch', data: { users: ['jay'] } });
   await TestClient.connect(k1!.url, { token: await token({ sub: 'jay' }) });
-  await watcher.next(isStatus('jay', 'online'));
+  await watcher.next(isStatus('jay', 'online'), undefined, 'jay online (published by node 1)');
   const killedAt = Date.now();
   k1!.child.kill('SIGKILL');
-  const offline = await watcher.next(isStatus('jay', 'offline'), 15_000);
+  const offline = await watcher.next(isStatus('jay', 'offline'), 15_000, 'jay offline (announced by node 2 once node 1 lease expired)');
   t.equal(offline.data.userId, 'jay', `offline announced ${Date.now() - killedAt} ms after the kill (lease 1500 ms)`);
   const q = await watcher.request({ type: 'presence', data: { users: ['jay'] } });
   t.equal(q.data.users.jay.connections, 0);
