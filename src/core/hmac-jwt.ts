@@ -36,11 +36,7 @@ export interface HmacJwtSettings {
   clockTolerance: number;
 }
 
-const HASHES: Readonly<Record<string, { hash: string; bytes: number }>> = {
-  HS256: { hash: 'sha256', bytes: 32 },
-  HS384: { hash: 'sha384', bytes: 48 },
-  HS512: { hash: 'sha512', bytes: 64 },
-};
+const HASHES: Readonly<Record<string, string>> = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' };
 
 /** Base64url without padding: what RFC 7515 compact serialization allows. */
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
@@ -97,11 +93,10 @@ const HEADER_CACHE_SIZE = 32;
 
 /** See HmacVerdict for the contract. Its settings are fixed at construction; one per Authenticator. */
 export class HmacJwtVerifier {
-  /** One per allowed algorithm, keyed by `alg`. */
+  /** One per allowed (pinned) algorithm, keyed by `alg`: an `alg` not here is not allowed. */
   readonly #keys = new Map<string, HmacKey>();
   /** Header part -> its decoded object (frozen: verify only reads it). Valid headers only. */
   readonly #headers = new Map<string, Readonly<Record<string, unknown>>>();
-  readonly #algorithms: ReadonlySet<string>;
   readonly #issuer: string | undefined;
   readonly #audience: string | undefined;
   readonly #toleranceSeconds: number;
@@ -109,8 +104,7 @@ export class HmacJwtVerifier {
   constructor(settings: HmacJwtSettings) {
     if (!settings.algorithms.every((alg) => alg in HASHES)) throw new Error('auth: the HMAC verifier handles only HS256, HS384 and HS512');
     const secret = Buffer.from(settings.secret, 'utf8');
-    for (const alg of settings.algorithms) this.#keys.set(alg, new HmacKey(HASHES[alg]!.hash, secret));
-    this.#algorithms = new Set(settings.algorithms);
+    for (const alg of settings.algorithms) this.#keys.set(alg, new HmacKey(HASHES[alg]!, secret));
     this.#issuer = settings.issuer;
     this.#audience = settings.audience;
     this.#toleranceSeconds = Math.round(settings.clockTolerance / 1000);
@@ -136,8 +130,8 @@ export class HmacJwtVerifier {
     }
     const alg = header['alg'];
     if (typeof alg !== 'string' || alg.length === 0) return refuse(JWS_INVALID);
-    const hash = this.#algorithms.has(alg) ? HASHES[alg] : undefined;
-    if (hash === undefined) return refuse(ALG_NOT_ALLOWED);
+    const key = this.#keys.get(alg);
+    if (key === undefined) return refuse(ALG_NOT_ALLOWED);
     const signingInput = token.slice(0, dot2);
     const payloadPart = token.slice(dot1 + 1, dot2);
     const signaturePart = token.slice(dot2 + 1);
@@ -146,9 +140,9 @@ export class HmacJwtVerifier {
     if (NON_ASCII.test(payloadPart)) return refuse(JWS_INVALID);
     if (!isBase64url(signaturePart)) return refuse(JWS_INVALID);
     const signature = Buffer.from(signaturePart, 'base64url');
-    const expected = this.#keys.get(alg)!.mac(signingInput);
+    const expected = key.mac(signingInput);
     // A signature of another length cannot be equal (timingSafeEqual needs equal lengths).
-    if (signature.length !== hash.bytes || !timingSafeEqual(signature, expected)) return refuse(BAD_SIGNATURE);
+    if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) return refuse(BAD_SIGNATURE);
     if (!b64) return refuse(JWT_INVALID); // JWTs must not use an unencoded payload
     if (!isBase64url(payloadPart)) return refuse(JWS_INVALID);
     const claims = jsonPart(payloadPart);

@@ -2,6 +2,8 @@ import * as nodeCrypto from 'node:crypto';
 
 /** The hashes HS256/384/512 use, with their block sizes in bytes (RFC 2104's B). */
 const BLOCK_BYTES: Readonly<Record<string, number>> = { sha256: 64, sha384: 128, sha512: 128 };
+/** Their digest sizes in bytes. */
+const DIGEST_BYTES: Readonly<Record<string, number>> = { sha256: 32, sha384: 48, sha512: 64 };
 
 /**
  * Inputs up to this many UTF-8 bytes are hashed from one buffer kept per key; longer
@@ -42,12 +44,12 @@ export class HmacKey {
 
   /** `oneShot`: the digest function to build on; tests pass null to take the createHmac path. */
   constructor(algorithm: string, secret: Buffer, oneShot: OneShot | null = nodeOneShot ?? null) {
-    const block = BLOCK_BYTES[algorithm];
-    if (block === undefined) throw new Error(`hmac: unsupported hash ${algorithm}`);
+    if (!Object.hasOwn(BLOCK_BYTES, algorithm)) throw new Error(`hmac: unsupported hash ${algorithm}`);
+    const block = BLOCK_BYTES[algorithm]!;
     this.#algorithm = algorithm;
     this.#secret = Buffer.from(secret);
     this.#block = block;
-    this.#digestBytes = nodeCrypto.createHash(algorithm).digest().length;
+    this.#digestBytes = DIGEST_BYTES[algorithm]!;
     this.#oneShot = oneShot ?? undefined;
     if (oneShot === null) return;
     // A key longer than the block is replaced by its digest; a shorter one is padded with zeros.
