@@ -148,25 +148,40 @@ const NO_GROUPS: readonly string[] = Object.freeze([]);
 const NO_PERMS: ReadonlySet<string> = new Set();
 
 /**
- * Sets of permissions already built, by their list: a deployment's tokens carry a few
- * distinct `perms` lists, and a Set with its hash table is about 300 bytes per
- * connection when built for each. Shared sets are never changed (Principal types them
- * read-only). Cleared when it holds SHARED_SETS lists, so odd tokens cannot grow it.
+ * Claim values already built, by their list: a deployment's tokens carry a few distinct
+ * `groups` and `perms` lists, and a list (or a Set with its hash table, about 300
+ * bytes) built for each connection is memory held per connection for nothing. Shared
+ * values are frozen or typed read-only (Principal) and never changed. Each cache is
+ * cleared when it holds SHARED_VALUES lists, so odd tokens cannot grow it.
  */
-const SHARED_SETS = 64;
-const sharedSets = new Map<string, ReadonlySet<string>>();
+const SHARED_VALUES = 64;
+
+class SharedValues<T> {
+  readonly #byList = new Map<string, T>();
+  constructor(private readonly build: (list: readonly string[]) => T) {}
+
+  get(list: readonly string[]): T {
+    // JSON, not a join: ["a,b"] and ["a", "b"] must not share a key.
+    const key = JSON.stringify(list);
+    let value = this.#byList.get(key);
+    if (value === undefined) {
+      if (this.#byList.size >= SHARED_VALUES) this.#byList.clear();
+      value = this.build(list);
+      this.#byList.set(key, value);
+    }
+    return value;
+  }
+}
+
+const sharedSets = new SharedValues<ReadonlySet<string>>((list) => new Set(list));
+const sharedLists = new SharedValues<readonly string[]>((list) => Object.freeze([...list]));
 
 function sharedSet(list: readonly string[]): ReadonlySet<string> {
-  if (list.length === 0) return NO_PERMS;
-  // JSON, not a join: ["a,b"] and ["a", "b"] must not share a key.
-  const key = JSON.stringify(list);
-  let set = sharedSets.get(key);
-  if (set === undefined) {
-    if (sharedSets.size >= SHARED_SETS) sharedSets.clear();
-    set = new Set(list);
-    sharedSets.set(key, set);
-  }
-  return set;
+  return list.length === 0 ? NO_PERMS : sharedSets.get(list);
+}
+
+function sharedList(list: readonly string[]): readonly string[] {
+  return list.length === 0 ? NO_GROUPS : sharedLists.get(list);
 }
 
 function principalFrom(payload: JWTPayload): Principal {
@@ -177,12 +192,12 @@ function principalFrom(payload: JWTPayload): Principal {
   const perms = stringList(payload['perms'], 'perms');
   const publish = stringList(payload['publish'], 'publish');
   const contacts = stringList(payload['contacts'], 'contacts');
-  // Most tokens carry none of these claims: share one empty list and set instead of one per connection.
+  // Tokens carry few distinct lists (most carry none): share them instead of building one per connection.
   return Object.freeze({
     userId: sub,
-    groups: groups.length === 0 ? NO_GROUPS : Object.freeze(groups),
+    groups: sharedList(groups),
     perms: sharedSet(perms),
-    publish: publish.length === 0 ? NO_GROUPS : Object.freeze(publish),
+    publish: sharedList(publish),
     contacts: contacts.length === 0 ? NO_PERMS : new Set(contacts),
     expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
   });

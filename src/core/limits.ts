@@ -34,11 +34,16 @@ export class UserRateLimiter {
   ) {}
 
   /**
-   * Called when a connection of the user opens: the bucket exists from then on, so what
-   * the user sends on other nodes is debited here from the next exchange on, even before
-   * this connection sends anything.
+   * Called when a connection of the user opens. In a cluster the bucket exists from then
+   * on, so what the user sends on other nodes is debited here from the next exchange on,
+   * even before this connection sends anything. On a single node nothing can be debited,
+   * so the bucket waits for the user's first frame (`take`): an idle user holds none.
    */
-  opened(userId: string, now: number): TokenBucket {
+  opened(userId: string, now: number): void {
+    if (this.cluster !== undefined) this.#bucket(userId, now);
+  }
+
+  #bucket(userId: string, now: number): TokenBucket {
     let bucket = this.#buckets.get(userId);
     if (bucket === undefined) {
       bucket = new TokenBucket(this.settings.messagesPerSecond, this.settings.burst, now);
@@ -47,9 +52,14 @@ export class UserRateLimiter {
     return bucket;
   }
 
+  /** Users holding a bucket on this node. */
+  get size(): number {
+    return this.#buckets.size;
+  }
+
   /** 0 when the user may send now, else milliseconds to wait. */
   take(userId: string, now: number): number {
-    const wait = this.opened(userId, now).take(now);
+    const wait = this.#bucket(userId, now).take(now);
     if (wait === 0 && this.cluster !== undefined) this.#sent.set(userId, (this.#sent.get(userId) ?? 0) + 1);
     return wait;
   }

@@ -6,7 +6,7 @@ import type { ClientFrame, RefreshIn } from '../protocol/frames.js';
 import type { HistogramSeries, Metrics, Series } from '../metrics/registry.js';
 import type { Admission } from './admission.js';
 import type { ClientSocket } from './client-socket.js';
-import type { Connection, ConnectionSettings } from './connection.js';
+import { READY, type Connection, type ConnectionSettings } from './connection.js';
 import type { Hub } from './hub.js';
 import type { IdGenerator } from './ids.js';
 import type { IpGuard, UserRateLimiter } from './limits.js';
@@ -167,18 +167,26 @@ export class Sessions {
       () => undefined,
       (err: unknown) => conn.log.error({ err }, 'inbox replay failed'),
     );
+    // Once settled, the connection holds the shared settled promise again instead of
+    // this one (about 100 bytes per connection with its reaction records).
     conn.ready = (async () => {
       try {
-        await confirmed;
-      } catch (err) {
-        // Without its subscriptions the connection would miss messages: refuse it.
-        conn.socket?.end(toGatewayError(err).closeCode, 'could not subscribe; reconnect later');
+        try {
+          await confirmed;
+        } catch (err) {
+          // Without its subscriptions the connection would miss messages: refuse it.
+          conn.socket?.end(toGatewayError(err).closeCode, 'could not subscribe; reconnect later');
+          await replayed;
+          return;
+        }
+        await presence.connected(conn, registration);
         await replayed;
-        return;
+      } catch (err) {
+        conn.log.error({ err }, 'open-time work failed');
+      } finally {
+        conn.ready = READY;
       }
-      await presence.connected(conn, registration);
-      await replayed;
-    })().catch((err: unknown) => conn.log.error({ err }, 'open-time work failed'));
+    })();
   }
 
   /**

@@ -160,17 +160,33 @@ export function attachWebSocket(app: TemplatedApp, settings: WebSocketSettings, 
   });
 }
 
+/**
+ * Connections from one address hold one string for it, not one each (32 bytes per
+ * connection; many clients share an address behind NAT, and load generators all do).
+ * Cleared when it holds SHARED_ADDRESSES, so a spread of addresses cannot grow it.
+ */
+const SHARED_ADDRESSES = 4096;
+const addresses = new Map<string, string>();
+
+function sharedAddress(ip: string): string {
+  const known = addresses.get(ip);
+  if (known !== undefined) return known;
+  if (addresses.size >= SHARED_ADDRESSES) addresses.clear();
+  addresses.set(ip, ip);
+  return ip;
+}
+
 function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, deps: WebSocketDeps): void {
   // Everything from req must be read now: it is only valid during this call.
   const key = req.getHeader('sec-websocket-key');
   const extensions = req.getHeader('sec-websocket-extensions');
   const origin = req.getHeader('origin');
   const request: UpgradeRequest = {
-    ip: deps.proxies.clientAddress(
+    ip: sharedAddress(deps.proxies.clientAddress(
       Buffer.from(res.getRemoteAddressAsText()).toString(),
       req.getHeader('x-forwarded-for'),
       req.getHeader('x-real-ip'),
-    ),
+    )),
     token: bearerToken(req.getHeader('authorization')) || req.getQuery('token') || '',
     protocolHeader: req.getHeader('sec-websocket-protocol'),
     formatQuery: req.getQuery('format') ?? '',

@@ -54,6 +54,17 @@ t.test('UserRateLimiter: shared by a user\'s connections, forgotten on release',
   t.equal(r.take('u', 0), 0, 'a released user starts with a full bucket');
 });
 
+t.test('UserRateLimiter on a single node: an idle user holds no bucket', async (t) => {
+  const r = new UserRateLimiter({ messagesPerSecond: 1, burst: 2 });
+  for (let i = 0; i < 100; i++) r.opened(`idle-${i}`, 0);
+  t.equal(r.size, 0, 'opening connections creates no bucket');
+  t.equal(r.take('idle-1', 0), 0);
+  t.equal(r.size, 1, 'the first frame does');
+  t.same([r.take('idle-1', 0), r.take('idle-1', 0)], [0, 1000], 'and it started full at the burst');
+  r.release('idle-1');
+  t.equal(r.size, 0);
+});
+
 t.test('UserRateLimiter in a cluster: reports only users that sent, debits remote ones', async (t) => {
   const reports: Map<string, number>[] = [];
   let remote = new Map<string, number>();

@@ -31,3 +31,20 @@ t.test('many distinct lists: each principal still gets exactly its own perms', a
   const again = await principal({ sub: 'z', perms: ['p149', 'common'] });
   t.same([...again.perms], ['p149', 'common']);
 });
+
+t.test('tokens with the same groups or publish list share one frozen list', async (t) => {
+  const a = await principal({ sub: 'a', groups: ['room:*', 'lobby'], publish: ['lobby'] });
+  const b = await principal({ sub: 'b', groups: ['room:*', 'lobby'], publish: ['lobby'] });
+  const c = await principal({ sub: 'c', groups: ['lobby', 'room:*'] });
+  t.equal(a.groups, b.groups, 'one list for one groups claim');
+  t.equal(a.publish, b.publish, 'one list for one publish claim');
+  t.same(a.groups, ['room:*', 'lobby']);
+  t.not(c.groups, a.groups, 'another order is another list');
+  t.same(c.groups, ['lobby', 'room:*']);
+  t.same(c.publish, []);
+  t.ok(Object.isFrozen(a.groups), 'a shared list cannot be changed by one holder');
+  t.throws(() => (a.groups as string[]).push('x'));
+  const many = [];
+  for (let i = 0; i < 150; i++) many.push(await principal({ sub: `g${i}`, groups: [`g${i}`] }));
+  for (let i = 0; i < 150; i++) t.same(many[i]!.groups, [`g${i}`], `g${i} keeps its own list past the cache size`);
+});

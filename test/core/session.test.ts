@@ -4,6 +4,7 @@ import { ControlledBroker, type FakeSocket } from '../helpers/fake-socket.js';
 import { GatewayError } from '../../src/errors.js';
 import type { PresenceStore } from '../../src/engine/presence.js';
 import { MemoryPresenceStore } from '../../src/engine/memory/presence.js';
+import { READY, createConnection } from '../../src/core/connection.js';
 
 const IP = '10.0.0.1';
 
@@ -198,9 +199,11 @@ t.test('the user topic is confirmed on the broker before the socket opens; then 
   core.sessions.opened(conn, socket);
   core.sessions.settleUpgrade(conn);
   t.equal(core.hub.localSubscribers('u:bob'), 1, 'the socket\'s own subscription took over from the hold');
+  t.not(conn.ready, READY, 'the open-time work is under way');
   await conn.ready;
   t.same(socket.ofType('message').map((f) => f.data.content), ['while you were away'], 'replayed');
   t.same(watcher.socket.ofType('status').map((f) => f.data.status), ['online'], 'announced');
+  t.equal(conn.ready, READY, 'once done, the connection holds the shared settled promise, not its own');
 });
 
 t.test('a live message sent the moment a connection opens waits behind the replay of the stored ones', async (t) => {
