@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { open } from 'lmdb';
 import { MemoryPresenceStore } from '../../src/engine/memory/presence.js';
-import { LmdbPresenceStore, PRESENCE_DB_NAME, SAVE_DELAY_MS } from '../../src/engine/lmdb/presence.js';
+import { LmdbPresenceStore, PRESENCE_DB_NAME, SAVE_DELAY_MS, WRITE_CHUNK } from '../../src/engine/lmdb/presence.js';
 import type { PresenceStore } from '../../src/engine/presence.js';
 import { presenceContract } from './presence.contract.js';
 
@@ -128,4 +128,27 @@ t.test('lmdb: saves of one interval are written together, without a close', asyn
   while (raw.get('u99') === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   t.same(raw.get('u99'), { lastSeen: T0 + 99, invisible: false }, 'on disk without a close');
   t.same(raw.get('u0'), { lastSeen: T0 + 500, invisible: false }, 'the latest save of a user wins');
+});
+
+t.test('lmdb: a storm of saves is written in chunks, in order: a later save of a user wins over its earlier batch', async (t) => {
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const other = open({ path: dir });
+  const raw = other.openDB({ name: PRESENCE_DB_NAME });
+  t.teardown(() => other.close());
+  const store = await LmdbPresenceStore.open({ path: dir });
+  const users = 3 * WRITE_CHUNK + 7;
+  for (let i = 0; i < users; i++) await store.connect(`s${i}`, `c${i}`, 'n', T0 + i);
+  const last = `s${users - 1}`;
+  // The storm's batch starts on the store's timer; as soon as its first chunk is on
+  // disk, the last user (in its last chunk) leaves: that save goes into the next batch.
+  const deadline = Date.now() + SAVE_DELAY_MS + 10_000;
+  while (raw.get('s0') === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  t.ok(raw.get('s0'), 'the first chunk was written by the timer');
+  await store.disconnect(last, `c${users - 1}`, T0 + 999_999, 0);
+  await store.close();
+  let missing = 0;
+  for (let i = 0; i < users - 1; i++) if ((raw.get(`s${i}`) as { lastSeen?: number } | undefined)?.lastSeen !== T0 + i) missing += 1;
+  t.equal(missing, 0, `all ${users} users of the storm are on disk with their own lastSeen`);
+  t.same(raw.get(last), { lastSeen: T0 + 999_999, invisible: false }, 'the later save of the last user was not overwritten by the storm\'s last chunk');
 });
