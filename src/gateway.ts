@@ -197,7 +197,7 @@ export class Gateway {
       presence,
       messaging,
       metrics,
-      connIds: new IdGenerator(),
+      connIds: IdGenerator.forConnections(),
       log: log.child({ module: 'ws' }),
       origins: new OriginPolicy(config.http.allowedOrigins),
       tokens: new TokenLifetime(config.auth, auth),

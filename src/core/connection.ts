@@ -78,10 +78,34 @@ export interface ConnectionSettings {
 export const GARBAGE_BURST = 10;
 export const GARBAGE_PER_SECOND = 1;
 
+/** What every connection of a node shares: its rate settings and the parent logger. */
+interface SharedContext {
+  readonly rate: ConnectionSettings;
+  readonly log: Logger;
+}
+
+/** What a connection creates on first use; most idle connections never need any of it. */
+interface LazyParts {
+  groups?: Set<string>;
+  watching?: Set<string>;
+  rate?: TokenBucket;
+  abuse?: TokenBucket;
+  garbage?: TokenBucket;
+  log?: Logger;
+}
+
+/** What only the upgrade needs, dropped once it is settled and the socket open. */
+interface UpgradeParts {
+  registration: ConnectResult | undefined;
+  localReservation: boolean;
+  topicHold: (() => void) | undefined;
+}
+
 /**
  * The one implementation of Connection. Kept small on purpose: a node holds tens of
- * thousands, so the per-connection logger is created on first use (most connections
- * never log) and nothing else is allocated that a quiet connection does not need.
+ * thousands, so what a quiet connection does not use (its buckets, sets and child
+ * logger) lives in one object made on first use, what only the upgrade needs in one
+ * dropped after it, and what all connections share in one object they all point to.
  */
 class ConnectionState implements Connection {
   readonly id: string;
@@ -92,24 +116,15 @@ class ConnectionState implements Connection {
   readonly ip: string;
   readonly openedAt: number;
   phase: Phase = 'admitted';
-  #groups: Set<string> | undefined;
-  #watching: Set<string> | undefined;
-  /** Shared by every connection of the node (the session's settings), not copied. */
-  readonly #rateSettings: ConnectionSettings;
-  #rate: TokenBucket | undefined;
-  #abuse: TokenBucket | undefined;
-  #garbage: TokenBucket | undefined;
   socket: ClientSocket | undefined = undefined;
-  registration: ConnectResult | undefined = undefined;
-  localReservation = false;
-  topicHold: (() => void) | undefined = undefined;
   ready: Promise<void> = READY;
   slowSince = -1;
   #lastActive: number;
-  #parentLog: Logger;
-  #log: Logger | undefined;
+  readonly #shared: SharedContext;
+  #lazy: LazyParts | undefined = undefined;
+  #upgrade: UpgradeParts | undefined = undefined;
 
-  constructor(init: ConnectionInit, rate: ConnectionSettings, now: number) {
+  constructor(init: ConnectionInit, shared: SharedContext, now: number) {
     this.id = init.id;
     this.principal = init.principal;
     this.expiresAt = init.expiresAt ?? Infinity;
@@ -119,8 +134,7 @@ class ConnectionState implements Connection {
     // fraction costs a separate 16-byte number per field and connection.
     this.openedAt = Math.floor(now);
     this.#lastActive = this.openedAt;
-    this.#parentLog = init.log;
-    this.#rateSettings = rate;
+    this.#shared = shared;
   }
 
   get expiresAt(): number {
@@ -140,39 +154,102 @@ class ConnectionState implements Connection {
     this.#lastActive = Math.floor(at);
   }
 
+  get #parts(): LazyParts {
+    return (this.#lazy ??= {});
+  }
+
   // The buckets appear on the first frame that needs one: an idle connection holds none.
   // A bucket created late behaves as one created at open: both start full at openedAt,
   // and a full bucket cannot fill further while it waits.
   get rate(): TokenBucket {
-    return (this.#rate ??= new TokenBucket(this.#rateSettings.messagesPerSecond, this.#rateSettings.burst, this.openedAt));
+    const { messagesPerSecond, burst } = this.#shared.rate;
+    return (this.#parts.rate ??= new TokenBucket(messagesPerSecond, burst, this.openedAt));
   }
 
   get abuse(): TokenBucket {
     // Sustained abuse: rejections at the allowed rate on top of a burst twice the
     // bucket, so a client that overshoots once is told to slow down, not dropped.
-    return (this.#abuse ??= new TokenBucket(this.#rateSettings.messagesPerSecond, Math.max(2 * this.#rateSettings.burst, 20), this.openedAt));
+    const { messagesPerSecond, burst } = this.#shared.rate;
+    return (this.#parts.abuse ??= new TokenBucket(messagesPerSecond, Math.max(2 * burst, 20), this.openedAt));
   }
 
   get garbage(): TokenBucket {
-    return (this.#garbage ??= new TokenBucket(GARBAGE_PER_SECOND, GARBAGE_BURST, this.openedAt));
+    return (this.#parts.garbage ??= new TokenBucket(GARBAGE_PER_SECOND, GARBAGE_BURST, this.openedAt));
   }
 
   // Most connections never join a group or watch anyone: the sets appear on first use.
   get groups(): Set<string> {
-    return (this.#groups ??= new Set());
+    return (this.#parts.groups ??= new Set());
   }
 
   get watching(): Set<string> {
-    return (this.#watching ??= new Set());
+    return (this.#parts.watching ??= new Set());
   }
 
   get log(): Logger {
-    return (this.#log ??= this.#parentLog.child({ connId: this.id }));
+    return (this.#parts.log ??= this.#shared.log.child({ connId: this.id }));
+  }
+
+  get registration(): ConnectResult | undefined {
+    return this.#upgrade?.registration;
+  }
+
+  set registration(value: ConnectResult | undefined) {
+    this.#upgradeParts(value !== undefined).registration = value;
+    this.#dropUpgradeParts();
+  }
+
+  get localReservation(): boolean {
+    return this.#upgrade?.localReservation ?? false;
+  }
+
+  set localReservation(value: boolean) {
+    this.#upgradeParts(value).localReservation = value;
+    this.#dropUpgradeParts();
+  }
+
+  get topicHold(): (() => void) | undefined {
+    return this.#upgrade?.topicHold;
+  }
+
+  set topicHold(value: (() => void) | undefined) {
+    this.#upgradeParts(value !== undefined).topicHold = value;
+    this.#dropUpgradeParts();
+  }
+
+  /** The upgrade parts, created when `needed`; a scratch object otherwise (nothing to keep). */
+  #upgradeParts(needed: boolean): UpgradeParts {
+    if (this.#upgrade !== undefined) return this.#upgrade;
+    const parts: UpgradeParts = { registration: undefined, localReservation: false, topicHold: undefined };
+    if (needed) this.#upgrade = parts;
+    return parts;
+  }
+
+  #dropUpgradeParts(): void {
+    const parts = this.#upgrade;
+    if (parts !== undefined && parts.registration === undefined && !parts.localReservation && parts.topicHold === undefined) this.#upgrade = undefined;
   }
 }
 
 /** The settled `ready` every connection holds before its open-time work starts and after it is done. */
 export const READY: Promise<void> = Promise.resolve();
+
+/** One shared context per (settings, logger) pair: connections point to it instead of holding both. */
+const contexts = new WeakMap<ConnectionSettings, WeakMap<Logger, SharedContext>>();
+
+function sharedContext(rate: ConnectionSettings, log: Logger): SharedContext {
+  let byLog = contexts.get(rate);
+  if (byLog === undefined) {
+    byLog = new WeakMap();
+    contexts.set(rate, byLog);
+  }
+  let context = byLog.get(log);
+  if (context === undefined) {
+    context = { rate, log };
+    byLog.set(log, context);
+  }
+  return context;
+}
 
 /**
  * `log` is the parent (module) logger; the connection's child logger `{ connId }` is
@@ -183,5 +260,5 @@ export function createConnection(
   rate: ConnectionSettings,
   now: number,
 ): Connection {
-  return new ConnectionState(init, rate, now);
+  return new ConnectionState(init, sharedContext(rate, init.log), now);
 }
