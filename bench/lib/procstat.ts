@@ -36,6 +36,26 @@ export function rssKB(pid: number): number {
   return Number(m[1]);
 }
 
+/** Resident memory of a process in KiB, and its two parts (/proc/PID/status). */
+export interface MemoryKB {
+  /** VmRSS. */
+  rss: number;
+  /** RssAnon: process-private memory (heap, stacks, malloc): what a leak grows. */
+  anon: number;
+  /** RssFile: pages of mapped files resident now (LMDB maps, code); the kernel may reclaim them. */
+  file: number;
+}
+
+export function memoryKB(pid: number): MemoryKB {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): number => {
+    const m = new RegExp(`^${name}:\\s+(\\d+)\\s+kB$`, 'm').exec(status);
+    if (!m) throw new Error(`no ${name} in /proc/${pid}/status`);
+    return Number(m[1]);
+  };
+  return { rss: field('VmRSS'), anon: field('RssAnon'), file: field('RssFile') };
+}
+
 /** Sum of cpuMicros over processes; a process that has exited is skipped (its last value is the caller's business). */
 export function totalCpuMicros(pids: readonly number[]): number {
   let sum = 0;

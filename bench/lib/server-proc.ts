@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cpuMicros, rssKB } from './procstat.js';
+import { cpuMicros, memoryKB, rssKB, type MemoryKB } from './procstat.js';
 import { waitForHttp200 } from './net.js';
 
 export interface ServerSpec {
@@ -29,6 +29,8 @@ export interface ServerHandle {
   readonly name: string;
   cpuMicros(): number | null;
   rssKB(): number | null;
+  /** RSS with its private and file-backed parts; null like rssKB. */
+  memoryKB(): MemoryKB | null;
   /** Null while running, else how it ended. */
   exitReason(): string | null;
   /** The last lines the process wrote ('' when the bench does not own it). */
@@ -130,6 +132,10 @@ export class ServerProcess implements ServerHandle {
     return rssKB(this.pid);
   }
 
+  memoryKB(): MemoryKB {
+    return memoryKB(this.pid);
+  }
+
   /** Kills every server still running (SIGKILL): for an interrupted run, which cannot wait. */
   static killAll(): void {
     for (const p of live) p.child.kill('SIGKILL');
@@ -161,6 +167,10 @@ export class ExternalServer implements ServerHandle {
 
   rssKB(): number | null {
     return this.pid === null ? null : rssKB(this.pid);
+  }
+
+  memoryKB(): MemoryKB | null {
+    return this.pid === null ? null : memoryKB(this.pid);
   }
 
   /** With a pid: whether /proc still lists it. Without one the bench cannot tell and says nothing. */

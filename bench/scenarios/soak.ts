@@ -17,6 +17,27 @@ export interface RssSample {
   /** Since the start of sending (ms). */
   atMs: number;
   rssKB: number;
+  /** RssAnon: the process-private part (heap, malloc). */
+  anonKB?: number;
+  /** RssFile: resident pages of mapped files, LMDB's maps among them. */
+  fileKB?: number;
+}
+
+/**
+ * How the RSS growth after the warm-up splits: process-private memory (%, what a leak
+ * grows) and resident pages of mapped files (MB; LMDB's maps: the resend records of the
+ * de-duplication window live there, and the kernel may reclaim those pages).
+ */
+export function rssParts(samples: RssSample[], totalMs: number): { anonPct: number | null; fileMB: number | null } {
+  const fromMs = Math.min(WARMUP_MS, totalMs / 2);
+  const after = samples.filter((s) => s.atMs >= fromMs && s.anonKB !== undefined && s.fileKB !== undefined);
+  if (after.length < 2) return { anonPct: null, fileMB: null };
+  const base = after[0]!;
+  const last = after[after.length - 1]!;
+  return {
+    anonPct: round(((last.anonKB! - base.anonKB!) / base.anonKB!) * 100, 2),
+    fileMB: round((last.fileKB! - base.fileKB!) / 1024, 1),
+  };
 }
 
 /** Growth (%) from the first sample at or after `fromMs` to the last, or null with fewer than two such samples. */
@@ -64,6 +85,8 @@ export const soak: Scenario = {
     { key: 'rss_last_mb', label: 'gateway RSS at the end', unit: 'MB', better: 'none' },
     { key: 'rss_growth_pct', label: 'RSS growth after the warm-up', unit: '%', better: 'lower' },
     { key: 'rss_growth_second_half_pct', label: 'RSS growth over the second half', unit: '%', better: 'lower' },
+    { key: 'anon_growth_pct', label: 'of which: process-private memory (RssAnon) growth after the warm-up', unit: '%', better: 'lower' },
+    { key: 'file_growth_mb', label: 'of which: resident pages of mapped files (LMDB, RssFile) after the warm-up', unit: 'MB', better: 'none' },
     { key: 'delivery_p99_ms', label: 'delivery latency p99', unit: 'ms', better: 'lower' },
     { key: 'rtt_p99_ms', label: 'round trip (send → ack) p99', unit: 'ms', better: 'lower' },
     { key: 'server_cpu_us_per_msg', label: 'server CPU per message', unit: 'µs', better: 'lower' },
@@ -83,10 +106,11 @@ export const soak: Scenario = {
         const samples: RssSample[] = [];
         let t0 = 0;
         const sample = () => {
-          const kb = srv.server.rssKB();
-          if (kb === null) return;
+          const mem = srv.server.memoryKB();
+          if (mem === null) return;
+          const kb = mem.rss;
           const atMs = Date.now() - t0;
-          samples.push({ atMs, rssKB: kb });
+          samples.push({ atMs, rssKB: kb, anonKB: mem.anon, fileKB: mem.file });
           ctx.progress.line(`  ${label}: ${Math.round(atMs / 1000)} s, gateway RSS ${round(kb / 1024, 1)} MB`);
         };
         const step = await runStep(
@@ -114,6 +138,7 @@ export const soak: Scenario = {
         const gone = srv.server.exitReason();
         if (gone) return { status: 'failed' as const, reason: `server died: ${gone}\n${srv.server.output()}`, figures: {}, notes: [] };
         const growth = rssGrowth(samples, soakMs);
+        const parts = rssParts(samples, soakMs);
         const base = samples.find((s) => s.atMs === growth.baseAtMs);
         const last = samples[samples.length - 1];
         const notes: string[] = [];
@@ -137,6 +162,8 @@ export const soak: Scenario = {
             rss_last_mb: last ? round(last.rssKB / 1024, 1) : null,
             rss_growth_pct: growth.pct,
             rss_growth_second_half_pct: rssGrowthSecondHalf(samples, soakMs),
+            anon_growth_pct: parts.anonPct,
+            file_growth_mb: parts.fileMB,
             delivery_p99_ms: step.genSaturated ? null : step.p99,
             rtt_p99_ms: step.genSaturated ? null : step.ackP99,
             server_cpu_us_per_msg: step.serverCpuUsPerMsg,
