@@ -42,15 +42,29 @@ export interface MemoryPresenceOptions {
   durability?: PresenceDurability;
 }
 
-interface UserState {
-  /** Open connections: connId → nodeId, oldest first. */
-  conns: ConnectionSet;
+/**
+ * One user's presence. It is its own ConnectionSet (a user's open connections: connId →
+ * nodeId, oldest first) rather than holding one: one object per user instead of two,
+ * about 50 bytes less per connected user.
+ */
+class UserState extends ConnectionSet {
   chosen: ChosenStatus;
   /** Online or in grace. */
-  online: boolean;
+  online = false;
   /** When the grace period ends; defined only while online with no connection. */
-  graceDeadline: number | undefined;
+  graceDeadline: number | undefined = undefined;
   lastSeen: number;
+
+  constructor(chosen: ChosenStatus, lastSeen: number) {
+    super();
+    this.chosen = chosen;
+    this.lastSeen = lastSeen;
+  }
+
+  /** The user's open connections (this object itself). */
+  get conns(): ConnectionSet {
+    return this;
+  }
 }
 
 /**
@@ -265,13 +279,7 @@ export class MemoryPresenceStore implements PresenceStore {
     let user = this.#users.get(userId);
     if (user === undefined) {
       const durable = this.#durability?.load(userId);
-      user = {
-        conns: new ConnectionSet(),
-        chosen: durable?.invisible === true ? 'invisible' : 'online',
-        online: false,
-        graceDeadline: undefined,
-        lastSeen: durable?.lastSeen ?? 0,
-      };
+      user = new UserState(durable?.invisible === true ? 'invisible' : 'online', durable?.lastSeen ?? 0);
       this.#users.set(userId, user);
     }
     return user;
