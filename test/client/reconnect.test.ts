@@ -10,7 +10,8 @@ t.test('reconnects after the server closes the socket, re-joins its groups and k
   const gw = await startGateway(t, OPEN_ROOMS);
   const alice = sdk(t, { url: gw.url, token: await token({ sub: 'alice' }) });
   const bob = sdk(t, { url: gw.url, token: await token({ sub: 'bob' }), format: 'msgpack' });
-  await Promise.all([alice.next('connected'), bob.next('connected')]);
+  // From the start of each log: alice may connect while bob's token is being signed.
+  await Promise.all([alice.next('connected', undefined, 10_000, 0), bob.next('connected', undefined, 10_000, 0)]);
   await alice.client.join('room:1');
   await bob.client.watch(['alice']);
 
@@ -38,7 +39,8 @@ t.test('after a reconnect the client restores its status and re-watches its user
   const gw = await startGateway(t, OPEN_ROOMS);
   const carol = sdk(t, { url: gw.url, token: await token({ sub: 'carol' }) });
   const eve = sdk(t, { url: gw.url, token: await token({ sub: 'eve' }) });
-  await Promise.all([carol.next('connected'), eve.next('connected')]);
+  // From the start of each log: carol may connect while eve's token is being signed (one run missed it).
+  await Promise.all([carol.next('connected', undefined, 10_000, 0), eve.next('connected', undefined, 10_000, 0)]);
   const carolsStatus = async (): Promise<string | undefined> => {
     const answer = await eve.client.presence(['carol']);
     return 'users' in answer ? answer.users['carol']?.status : undefined;
@@ -75,7 +77,8 @@ t.test('after a gateway restart 20 clients come back spread over time', async (t
   const settings = { Port: port, Offline: { Engine: 'memory' }, Limits: { RateLimit: { MessagesPerSecond: 1000, Burst: 1000 } } };
   let gw = await spawnGateway(t, settings);
   const clients = await Promise.all(Array.from({ length: 20 }, async (_, i) => sdk(t, { url: gw.url, token: await token({ sub: `u${i}` }) })));
-  await Promise.all(clients.map((c) => c.next('connected')));
+  // From the start of each log: the first clients connect while later tokens are being signed.
+  await Promise.all(clients.map((c) => c.next('connected', undefined, 10_000, 0)));
   const marks = clients.map((c) => c.log.length);
 
   gw.child.kill('SIGTERM');
