@@ -195,8 +195,7 @@ class ConnectionState implements Connection {
   }
 
   set registration(value: ConnectResult | undefined) {
-    this.#upgradeParts(value !== undefined).registration = value;
-    this.#dropUpgradeParts();
+    this.#setUpgradePart('registration', value);
   }
 
   get localReservation(): boolean {
@@ -204,8 +203,7 @@ class ConnectionState implements Connection {
   }
 
   set localReservation(value: boolean) {
-    this.#upgradeParts(value).localReservation = value;
-    this.#dropUpgradeParts();
+    this.#setUpgradePart('localReservation', value);
   }
 
   get topicHold(): (() => void) | undefined {
@@ -213,21 +211,14 @@ class ConnectionState implements Connection {
   }
 
   set topicHold(value: (() => void) | undefined) {
-    this.#upgradeParts(value !== undefined).topicHold = value;
-    this.#dropUpgradeParts();
+    this.#setUpgradePart('topicHold', value);
   }
 
-  /** The upgrade parts, created when `needed`; a scratch object otherwise (nothing to keep). */
-  #upgradeParts(needed: boolean): UpgradeParts {
-    if (this.#upgrade !== undefined) return this.#upgrade;
-    const parts: UpgradeParts = { registration: undefined, localReservation: false, topicHold: undefined };
-    if (needed) this.#upgrade = parts;
-    return parts;
-  }
-
-  #dropUpgradeParts(): void {
-    const parts = this.#upgrade;
-    if (parts !== undefined && parts.registration === undefined && !parts.localReservation && parts.topicHold === undefined) this.#upgrade = undefined;
+  /** Sets one upgrade part; the object holding them goes once all three are cleared. */
+  #setUpgradePart<K extends keyof UpgradeParts>(key: K, value: UpgradeParts[K]): void {
+    const parts = (this.#upgrade ??= { registration: undefined, localReservation: false, topicHold: undefined });
+    parts[key] = value;
+    if (parts.registration === undefined && !parts.localReservation && parts.topicHold === undefined) this.#upgrade = undefined;
   }
 }
 

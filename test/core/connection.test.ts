@@ -38,3 +38,24 @@ t.test('buckets and sets appear on first use, full as of the open', async (t) =>
   conn.groups.add('g');
   t.equal(conn.groups.size, 1, 'the same set on every read');
 });
+
+t.test('upgrade-time fields: each keeps its own value until cleared', async (t) => {
+  const conn = createConnection(init(), rate, 0);
+  t.same([conn.registration, conn.localReservation, conn.topicHold], [undefined, false, undefined], 'nothing held at first');
+  const release = () => undefined;
+  const registration = { count: 1, evicted: [], cameOnline: true, status: 'online' as const };
+  conn.registration = registration;
+  conn.localReservation = true;
+  conn.topicHold = release;
+  t.equal(conn.registration, registration);
+  t.equal(conn.localReservation, true);
+  t.equal(conn.topicHold, release);
+  conn.localReservation = false;
+  t.equal(conn.registration, registration, 'clearing one keeps the others');
+  t.equal(conn.topicHold, release);
+  conn.topicHold = undefined;
+  conn.registration = undefined;
+  t.same([conn.registration, conn.localReservation, conn.topicHold], [undefined, false, undefined], 'all cleared');
+  conn.topicHold = release;
+  t.equal(conn.topicHold, release, 'and can be set again');
+});
