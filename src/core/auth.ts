@@ -3,6 +3,7 @@ import { createLocalJWKSet, importSPKI, jwtVerify, errors as joseErrors, type JW
 import { GatewayError } from '../errors.js';
 import { isUserId } from '../protocol/validate.js';
 import { HmacJwtVerifier } from './hmac-jwt.js';
+import { SharedValues } from './shared-values.js';
 
 /** What the gateway needs from the auth slice of the config. */
 export interface AuthSettings {
@@ -151,37 +152,19 @@ const NO_PERMS: ReadonlySet<string> = new Set();
  * Claim values already built, by their list: a deployment's tokens carry a few distinct
  * `groups` and `perms` lists, and a list (or a Set with its hash table, about 300
  * bytes) built for each connection is memory held per connection for nothing. Shared
- * values are frozen or typed read-only (Principal) and never changed. Each cache is
- * cleared when it holds SHARED_VALUES lists, so odd tokens cannot grow it.
+ * values are frozen or typed read-only (Principal).
  */
-const SHARED_VALUES = 64;
+const SHARED_CLAIM_LISTS = 64;
+const sharedSets = new SharedValues<ReadonlySet<string>>(SHARED_CLAIM_LISTS);
+const sharedLists = new SharedValues<readonly string[]>(SHARED_CLAIM_LISTS);
 
-class SharedValues<T> {
-  readonly #byList = new Map<string, T>();
-  constructor(private readonly build: (list: readonly string[]) => T) {}
-
-  get(list: readonly string[]): T {
-    // JSON, not a join: ["a,b"] and ["a", "b"] must not share a key.
-    const key = JSON.stringify(list);
-    let value = this.#byList.get(key);
-    if (value === undefined) {
-      if (this.#byList.size >= SHARED_VALUES) this.#byList.clear();
-      value = this.build(list);
-      this.#byList.set(key, value);
-    }
-    return value;
-  }
-}
-
-const sharedSets = new SharedValues<ReadonlySet<string>>((list) => new Set(list));
-const sharedLists = new SharedValues<readonly string[]>((list) => Object.freeze([...list]));
-
+// JSON, not a join, as the key: ["a,b"] and ["a", "b"] must not share a value.
 function sharedSet(list: readonly string[]): ReadonlySet<string> {
-  return list.length === 0 ? NO_PERMS : sharedSets.get(list);
+  return list.length === 0 ? NO_PERMS : sharedSets.get(JSON.stringify(list), () => new Set(list));
 }
 
 function sharedList(list: readonly string[]): readonly string[] {
-  return list.length === 0 ? NO_GROUPS : sharedLists.get(list);
+  return list.length === 0 ? NO_GROUPS : sharedLists.get(JSON.stringify(list), () => Object.freeze([...list]));
 }
 
 function principalFrom(payload: JWTPayload): Principal {

@@ -10,6 +10,7 @@ import type { RefusalCounter } from '../metrics/refusals.js';
 import type { GatewayError } from '../errors.js';
 import uws from './uws.js';
 import { sendError } from './http.js';
+import { SharedValues } from '../core/shared-values.js';
 
 export interface WebSocketSettings {
   path: string;
@@ -163,17 +164,11 @@ export function attachWebSocket(app: TemplatedApp, settings: WebSocketSettings, 
 /**
  * Connections from one address hold one string for it, not one each (32 bytes per
  * connection; many clients share an address behind NAT, and load generators all do).
- * Cleared when it holds SHARED_ADDRESSES, so a spread of addresses cannot grow it.
  */
-const SHARED_ADDRESSES = 4096;
-const addresses = new Map<string, string>();
+const addresses = new SharedValues<string>(4096);
 
 function sharedAddress(ip: string): string {
-  const known = addresses.get(ip);
-  if (known !== undefined) return known;
-  if (addresses.size >= SHARED_ADDRESSES) addresses.clear();
-  addresses.set(ip, ip);
-  return ip;
+  return addresses.get(ip, () => ip);
 }
 
 function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, deps: WebSocketDeps): void {
