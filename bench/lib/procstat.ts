@@ -30,10 +30,7 @@ export function cpuMicros(pid: number): number {
 
 /** Resident set size of `pid` in KiB (VmRSS). */
 export function rssKB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
-  if (!m) throw new Error(`no VmRSS in /proc/${pid}/status`);
-  return Number(m[1]);
+  return statusKB(pid, ['VmRSS'])[0]!;
 }
 
 /** Resident memory of a process in KiB, and its two parts (/proc/PID/status). */
@@ -47,13 +44,18 @@ export interface MemoryKB {
 }
 
 export function memoryKB(pid: number): MemoryKB {
+  const [rss, anon, file] = statusKB(pid, ['VmRSS', 'RssAnon', 'RssFile']);
+  return { rss: rss!, anon: anon!, file: file! };
+}
+
+/** The named `<name>: <n> kB` fields of /proc/PID/status, read in one go; throws when one is missing. */
+function statusKB(pid: number, names: readonly string[]): number[] {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string): number => {
+  return names.map((name) => {
     const m = new RegExp(`^${name}:\\s+(\\d+)\\s+kB$`, 'm').exec(status);
     if (!m) throw new Error(`no ${name} in /proc/${pid}/status`);
     return Number(m[1]);
-  };
-  return { rss: field('VmRSS'), anon: field('RssAnon'), file: field('RssFile') };
+  });
 }
 
 /** Sum of cpuMicros over processes; a process that has exited is skipped (its last value is the caller's business). */
