@@ -28,6 +28,7 @@ import { Messaging } from './core/messaging.js';
 import { PresenceService } from './core/presence.js';
 import { Metrics } from './metrics/registry.js';
 import { Monitor } from './metrics/monitor.js';
+import { HeapCompactor } from './heap-compactor.js';
 import { RateWindow } from './metrics/rates.js';
 import { RefusalCounter } from './metrics/refusals.js';
 import { Alerts } from './metrics/alerts.js';
@@ -92,6 +93,7 @@ export class Gateway {
       rates: RateWindow;
       vitals: Vitals;
       alerts: Alerts;
+      heap: HeapCompactor;
     },
     nodeId: string,
     apiRouter: Router | undefined,
@@ -284,8 +286,9 @@ export class Gateway {
       engines.history.sweep().catch((err: unknown) => log.error({ err }, 'history sweep failed'));
     }, 60_000);
     inboxSweep.unref();
+    const heap = new HeapCompactor(config.heap, { metrics, log: log.child({ module: 'heap' }) });
 
-    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, rooms, filter, presence, userRate, monitor, sessions, log, inboxSweep, rates, vitals, alerts }, nodeId, apiRouter);
+    const gateway = new Gateway(config, app, hub, engines, metrics, { messaging, rooms, filter, presence, userRate, monitor, sessions, log, inboxSweep, rates, vitals, alerts, heap }, nodeId, apiRouter);
     await hub.start().catch((err: unknown) => log.warn({ err }, 'could not subscribe the control topic yet; the broker retries'));
     presence.startLeases();
     userRate.start();
@@ -293,6 +296,7 @@ export class Gateway {
     await gateway.#listen();
     monitor.start();
     alerts.start();
+    heap.start();
     log.info({ port: gateway.port, host: config.server.host, path: config.server.path, nodeId, tls: config.tls !== undefined }, 'listening');
     return gateway;
   }
@@ -352,6 +356,7 @@ export class Gateway {
     this.parts.rates.stop();
     this.parts.alerts.stop();
     this.parts.vitals.stop();
+    this.parts.heap.stop();
     clearInterval(this.parts.inboxSweep);
     // Answer every frame already accepted, then close each connection with 1012 once
     // its answers have left (see Sessions.shutdown).

@@ -9,7 +9,7 @@
 import { alertRules } from './alerts.js';
 import {
   type AlertRule, type DirectMessagePolicy, type FilterConfig, type FilterTarget,
-  type ClusterConfig, type CompressionConfig, type DemoConfig, type GroupsConfig, type HttpConfig, type JwtAlgorithm,
+  type ClusterConfig, type CompressionConfig, type DemoConfig, type GroupsConfig, type HeapConfig, type HttpConfig, type JwtAlgorithm,
   type LimitsConfig, type LogConfig, type MonitorConfig, type OfflineConfig, type PresenceConfig,
   type RateLimitConfig, type RedisType, type ServerConfig,
   JWT_ALGORITHMS, LOG_LEVELS, OFFLINE_ENGINES, PER_USER_POLICIES, REDIS_TYPES,
@@ -116,6 +116,7 @@ export interface Settings {
   readonly alerts: AlertsSettings;
   readonly http: HttpConfig;
   readonly demo: DemoConfig;
+  readonly heap: HeapConfig;
 }
 
 // ---- the tables ----------------------------------------------------------------
@@ -308,6 +309,13 @@ export const SECTIONS: { readonly [K in Exclude<keyof Settings, 'server'>]-?: Sp
     },
   },
   demo: { key: 'Demo', fields: { enable: leaf('Enable', false, bool) } },
+  heap: {
+    key: 'Heap',
+    fields: {
+      compactWhenIdle: leaf('CompactWhenIdle', true, bool),
+      compactAfterGrowth: leaf('CompactAfterGrowth', 8 * MiB, size(1 * MiB, 1 * GiB)),
+    },
+  },
 };
 
 /** The whole file as one section: top-level keys, then the sections. */

@@ -272,6 +272,22 @@ export interface MonitorConfig {
   readonly interval: number;
 }
 
+/**
+ * Memory the gateway gives back after a burst (see HeapCompactor): a reconnect storm
+ * leaves the heap full of dead upgrade-time objects that V8 keeps while the node is idle.
+ */
+export interface HeapConfig {
+  /**
+   * Default true. Once the node has been quiet for two seconds (event loop busy < 5 %)
+   * and V8's heap has grown by compactAfterGrowth, run one full garbage collection that
+   * returns the garbage to the OS. It stops the loop for tens of milliseconds, and only
+   * while nothing is happening; turn it off where even that matters more than memory.
+   */
+  readonly compactWhenIdle: boolean;
+  /** Default 8 MiB. Heap growth since the last compaction (or the smallest heap since) that makes one worth it (1 MiB..1 GiB). */
+  readonly compactAfterGrowth: number;
+}
+
 export interface DemoConfig {
   /** Default false. Serve the demo chat page at /demo (on in the development config.yaml; keep it off in production). */
   readonly enable: boolean;
@@ -350,4 +366,5 @@ export interface Config {
   readonly alerts: AlertsConfig;
   readonly http: HttpConfig;
   readonly demo: DemoConfig;
+  readonly heap: HeapConfig;
 }

@@ -51,6 +51,8 @@ export const METRIC_DEFS = {
   frame_handle_seconds: { kind: 'histogram', help: 'From a client frame decoded to its reply or fan-out handed to uWS, by frame type', label: 'type' },
   delivery_ack_seconds: { kind: 'histogram', help: 'From the server timestamp of a direct message to the recipient\'s cumulative ack of it' },
   inbox_append_seconds: { kind: 'histogram', help: 'Duration of one inbox append (the durable write of a direct message)' },
+  heap_compactions_total: { kind: 'counter', help: 'Full garbage collections run after a burst once the node went quiet (Heap.CompactWhenIdle)' },
+  heap_compaction_seconds: { kind: 'histogram', help: 'Duration of one idle heap compaction (the event loop is stopped meanwhile)' },
 } as const;
 
 type Defs = typeof METRIC_DEFS;
