@@ -69,6 +69,7 @@ const EXPECTED_DEFAULTS = {
   },
   http: { enable: true, apiKeys: [], maxBodyBytes: 1048576, idempotencyTtl: 600000, allowedOrigins: [], trustedProxies: [] },
   demo: { enable: false },
+  heap: { compactWhenIdle: true, compactAfterGrowth: 8 * 1024 * 1024 },
 };
 
 t.test('defaults', async (t) => {
