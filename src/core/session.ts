@@ -132,6 +132,12 @@ export class Sessions {
     return this.#upgrades.admit(req, aborted);
   }
 
+  /** The socket of some open connection (any one), or undefined when none is open. */
+  anySocket(): ClientSocket | undefined {
+    for (const conn of this.#deps.hub.connections()) if (conn.socket !== undefined) return conn.socket;
+    return undefined;
+  }
+
   /** Step 2: once after trying to open an admitted connection's socket, opened or not (see Upgrades.settle). */
   settleUpgrade(conn: Connection): void {
     this.#upgrades.settle(conn);

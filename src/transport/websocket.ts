@@ -171,6 +171,30 @@ function sharedAddress(ip: string): string {
   return addresses.get(ip, () => ip);
 }
 
+/**
+ * Completes an upgrade after its handler returned (admission awaited the token check,
+ * presence or the broker), inside the cork of another open connection.
+ *
+ * Why not `res.cork(() => res.upgrade(…))`: in this uWS build, HttpResponse.cork reads
+ * the HTTP response state back after its callback, from memory the upgrade has just
+ * given to the WebSocket, and when a bit there happens to be set it ends the new
+ * socket at once (1006 on both sides; uNetworking/uWebSockets#1928, fixed later
+ * upstream). It hit the first connection of a cluster node in about half the bench's
+ * runs, where the upgrade completes from a Redis reply. Inside another socket's cork,
+ * res.cork only calls back; with that, 0 of 20 runs dropped one. (An admission that
+ * settles in the upgrade handler's own microtasks is inside uWS's cork already, where
+ * every variant is safe.) With no other connection open, the upgrade runs uncorked:
+ * correct, and uWS prints its "must be made from within a corked callback" warning once
+ * for it (a cluster node's first connection; documented in the README).
+ */
+function upgradeLater(res: HttpResponse, sessions: Sessions, run: () => void): void {
+  const anchor = sessions.anySocket();
+  // ws.cork alone does not count as a cork callback for uWS's warning; res.cork inside it
+  // does, and with another socket corked it only calls back (no read-back after it).
+  if (anchor !== undefined) anchor.cork(() => res.cork(run));
+  else run();
+}
+
 function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, deps: WebSocketDeps): void {
   // Everything from req must be read now: it is only valid during this call.
   const key = req.getHeader('sec-websocket-key');
@@ -196,7 +220,7 @@ function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context
     ({ conn, protocol }) => {
       if (!aborted) {
         // uWS runs `open` inside upgrade().
-        res.cork(() => res.upgrade<SocketData>({ conn, refusal: undefined }, key, protocol, extensions, context));
+        upgradeLater(res, deps.sessions, () => res.upgrade<SocketData>({ conn, refusal: undefined }, key, protocol, extensions, context));
       }
       deps.sessions.settleUpgrade(conn);
     },
@@ -213,7 +237,7 @@ function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context
       // or the browser fails the handshake before it reads the close.
       const refusal: Refusal = { code: err.closeCode, reason: closeReason(err.message) };
       const offered = request.protocolHeader.split(',')[0]!.trim();
-      res.cork(() => res.upgrade<SocketData>({ conn: undefined, refusal }, key, offered, '', context));
+      upgradeLater(res, deps.sessions, () => res.upgrade<SocketData>({ conn: undefined, refusal }, key, offered, '', context));
     },
   );
 }

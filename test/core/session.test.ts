@@ -402,3 +402,15 @@ async function waitFor(check: () => boolean | Promise<boolean>, ms = 2000): Prom
     await new Promise<void>((r) => setImmediate(r));
   }
 }
+
+t.test('anySocket: some open connection\'s socket (what the transport corks a late upgrade in), none once all closed', async (t) => {
+  const core = createCore();
+  t.equal(core.sessions.anySocket(), undefined, 'nothing open');
+  const a = await core.open('alice');
+  const b = await core.open('bob');
+  t.equal(core.sessions.anySocket(), a.socket, 'the first open one');
+  await core.close(a.conn, a.socket);
+  t.equal(core.sessions.anySocket(), b.socket, 'another once that one closed');
+  await core.close(b.conn, b.socket);
+  t.equal(core.sessions.anySocket(), undefined, 'none once all closed');
+});
