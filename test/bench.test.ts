@@ -90,6 +90,29 @@ t.test('quick mode on a tiny size produces a sane report', async (t) => {
   t.ok(Array.isArray(report.checks), 'targets are checked in the report');
 });
 
+t.test('outside --quick, the direct scenario measures the gateway again with the memory inbox', { skip: gatewayBuilt ? false : 'dist/main.js not built' }, async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'sb-bench-test-'));
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const r = await runBench(
+    ['--targets', 'gateway', '--scenario', 'direct', '--connections', '40', '--pairs', '5', '--duration', '1s', '--steps', '1', '--out', out],
+    90_000,
+  );
+  t.equal(r.code, 0, `bench exit code (stderr: ${r.stderr.slice(-2000)})`);
+  const json = readdirSync(out).find((f) => f.endsWith('.json'));
+  const report = JSON.parse(readFileSync(join(out, json!), 'utf8')) as { results: Result[] };
+  const d = report.results.find((x) => x.scenario === 'direct' && x.target === 'gateway')!;
+  t.equal(d.status, 'ok', d.reason ?? '');
+  t.equal(d.figures.loss, 0, 'no loss in either run');
+  t.ok((d.figures['rtt_p99_ms@500'] as number) > 0, 'the LMDB inbox run was timed');
+  const p50 = d.figures['memory_rtt_p50_ms@500'] as number;
+  const p99 = d.figures['memory_rtt_p99_ms@500'] as number;
+  t.ok(p50 > 0 && p50 <= p99, `memory inbox round trips were timed: 0 < p50 (${p50}) <= p99 (${p99})`);
+  t.type(d.figures['memory_server_cpu_us_per_msg@500'], 'number', 'CPU per message of the memory inbox run');
+  t.notOk('memory_rtt_p99_ms@2000' in d.figures, 'only the rates stepped are reported');
+  t.match(r.stderr, /gateway direct \(memory inbox\)/, 'the memory inbox run has its own progress lines');
+  t.match(readFileSync(join(out, 'latest.md'), 'utf8'), /\| memory inbox: round trip p99 at 500 msg\/s \(ms\) \| [0-9.]+ \|/, 'and its own rows in the report');
+});
+
 t.test('the generator client reassembles frames cut anywhere by reads', async (t) => {
   const { createServer } = await import('node:net');
   const { createHash } = await import('node:crypto');
