@@ -186,6 +186,11 @@ function sharedAddress(ip: string): string {
  * every variant is safe.) With no other connection open, the upgrade runs uncorked:
  * correct, and uWS prints its "must be made from within a corked callback" warning once
  * for it (a cluster node's first connection; documented in the README).
+ *
+ * The price: the new socket is not corked either way, so uWS sends the 101 response one
+ * header fragment per send(), about 21 per upgrade (strace, 1 Dec), which is most of a
+ * cluster upgrade's CPU. With a uWS build that has the upstream fix (#1929),
+ * `res.cork(run)` is right again and sends it in one.
  */
 function upgradeLater(res: HttpResponse, sessions: Sessions, run: () => void): void {
   const anchor = sessions.anySocket();
