@@ -8,7 +8,7 @@ import type { Connection } from './connection.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { CONFIRMED, TopicInterest } from './interest.js';
 import { WritableWaiters } from './writable.js';
-import { formatTopic, topics } from './topics.js';
+import { formatTopic, isUserTopic, topics, userOfTopic } from './topics.js';
 import { largestGroups, localGroupCount, watchCount } from './topic-stats.js';
 
 /**
@@ -36,6 +36,12 @@ export const UNSUBSCRIBE_LINGER_MS = 2000;
  * Broker subscriptions follow local interest, which the hub counts itself (see
  * TopicInterest) from `subscribe`, `unsubscribe` and `remove`: `subscribe` resolves
  * only once the topic's broker subscription is active.
+ *
+ * Memory: with a broker that spans no nodes (a single node), user topics are not
+ * counted in TopicInterest. No broker subscription has to follow them, and the
+ * registry already counts each user's connections, so a count per connected user
+ * would cost a map entry and a topic string each (about 80 bytes) for nothing;
+ * `localSubscribers` answers for them from the registry.
  */
 export class Hub {
   readonly #conns = new ConnectionRegistry();
@@ -48,6 +54,8 @@ export class Hub {
   /** Observers of a logical topic's local fan-out (group recovery buffers live frames with them). */
   readonly #taps = new Map<string, Set<(frame: ServerFrame) => void>>();
   readonly #broker: Broker;
+  /** False on a broker that spans no nodes: user topics are then left out of #interest (see the class comment). */
+  readonly #countsUserTopics: boolean;
   readonly #nodeId: string;
   readonly #log: Logger;
   readonly #metrics: Metrics | undefined;
@@ -62,6 +70,7 @@ export class Hub {
   constructor(deps: { fanout: Fanout; broker: Broker; nodeId: string; log: Logger; lingerMs?: number; now?: () => number; metrics?: Metrics }) {
     this.#fanout = deps.fanout;
     this.#broker = deps.broker;
+    this.#countsUserTopics = deps.broker.spansNodes;
     this.#nodeId = deps.nodeId;
     this.#log = deps.log;
     // Subscribing costs nothing on a broker that spans no nodes: no reason to linger there.
@@ -125,7 +134,10 @@ export class Hub {
    */
   add(conn: Connection): Promise<void> {
     this.#conns.add(conn);
-    const user = this.subscribe(conn, topics.user(conn.principal.userId));
+    const userTopic = topics.user(conn.principal.userId);
+    let user = CONFIRMED;
+    if (this.#countsUserTopics) user = this.subscribe(conn, userTopic);
+    else if (conn.socket !== undefined && conn.phase === 'open') conn.socket.subscribe(formatTopic(userTopic, conn.format));
     const all = this.subscribe(conn, topics.all);
     return user === CONFIRMED && all === CONFIRMED ? CONFIRMED : Promise.all([user, all]).then(noop);
   }
@@ -140,7 +152,7 @@ export class Hub {
     this.#writable.closed(conn);
     const userId = conn.principal.userId;
     if (!this.#conns.delete(conn)) return this.#conns.countOfUser(userId);
-    this.#interest.drop(topics.user(userId));
+    if (this.#countsUserTopics) this.#interest.drop(topics.user(userId));
     this.#interest.drop(topics.all);
     for (const group of conn.groups) this.#interest.drop(topics.group(group));
     for (const user of conn.watching) this.#interest.drop(topics.presence(user));
@@ -170,6 +182,10 @@ export class Hub {
 
   /** Local subscribers of a logical topic on this node (all formats). */
   localSubscribers(logical: string): number {
+    if (!this.#countsUserTopics) {
+      const userId = userOfTopic(logical);
+      if (userId !== undefined) return this.#interest.count(logical) + this.#conns.countOfUser(userId);
+    }
     return this.#interest.count(logical);
   }
 
@@ -264,6 +280,8 @@ export class Hub {
    * this node). The returned function lets go (once).
    */
   async retain(logical: string): Promise<() => void> {
+    // An uncounted user topic (single node): there is no broker subscription to hold.
+    if (!this.#countsUserTopics && isUserTopic(logical)) return noop;
     let released = false;
     const release = (): void => {
       if (released) return;
@@ -300,7 +318,8 @@ export class Hub {
     if (taps !== undefined) for (const observer of taps) observer(encoded.frame);
     // Every socket subscription is counted by subscribe(): none counted, no socket to reach
     // (an unwatched presence announce, a message to an offline user), no native calls.
-    if (this.#interest.count(logical) === 0) return 0;
+    // Uncounted user topics (single node) ask uWS instead.
+    if ((this.#countsUserTopics || !isUserTopic(logical)) && this.#interest.count(logical) === 0) return 0;
     let reached = 0;
     for (const format of FORMATS) {
       const topic = formatTopic(logical, format);

@@ -1,5 +1,7 @@
 import type { Format } from '../protocol/frames.js';
 
+const USER_PREFIX = 'u:';
+
 /**
  * Logical topics name who a frame is for; each maps to one uWS topic per wire
  * format so that a frame is encoded once per format and fanned out natively.
@@ -7,7 +9,7 @@ import type { Format } from '../protocol/frames.js';
  */
 export const topics = {
   /** Every connection of one user. */
-  user: (userId: string) => `u:${userId}`,
+  user: (userId: string) => `${USER_PREFIX}${userId}`,
   /** Every member connection of one group. */
   group: (group: string) => `g:${group}`,
   /** Every connection (global broadcast). */
@@ -19,6 +21,16 @@ export const topics = {
   /** Every node's control channel (HTTP API actions on users' connections); broker-only, never a uWS topic. */
   cluster: 'ctl',
 } as const;
+
+/** True when `logical` is a user topic (see topics.user). Allocates nothing. */
+export function isUserTopic(logical: string): boolean {
+  return logical.startsWith(USER_PREFIX);
+}
+
+/** The user whose topic `logical` is (see topics.user), or undefined for any other topic. */
+export function userOfTopic(logical: string): string | undefined {
+  return logical.startsWith(USER_PREFIX) ? logical.slice(USER_PREFIX.length) : undefined;
+}
 
 const SUFFIX: Record<Format, string> = { json: '|j', msgpack: '|m' };
 

@@ -5,6 +5,7 @@ import { createConnection, type Connection } from '../../src/core/connection.js'
 import { encodeMsgpack } from '../../src/protocol/codec.js';
 import { ControlledBroker, FakeFanout, type FakeSocket } from '../helpers/fake-socket.js';
 import { Clock } from '../helpers/core.js';
+import { RecordingBroker } from '../helpers/recording-broker.js';
 
 const log = pino({ level: 'silent' });
 
@@ -174,4 +175,49 @@ t.test("a user's connections: one, then several (oldest first), then one again, 
   t.same(hub.userConnections('u'), []);
   t.equal(hub.userConnectionCount('u'), 0);
   t.equal(hub.userCount, 0);
+});
+
+t.test('a broker that spans no nodes: user topics reach the sockets without being counted or subscribed on the broker', async (t) => {
+  const fanout = new FakeFanout();
+  const broker = new RecordingBroker();
+  const hub = new Hub({ fanout, broker, nodeId: 'n1', log, now: new Clock().now });
+  t.teardown(() => hub.stop());
+  let n = 0;
+  const open = (userId: string, format: 'json' | 'msgpack'): { conn: Connection; socket: FakeSocket } => {
+    const conn = createConnection({ id: `c${++n}`, principal: { userId, groups: [], perms: new Set(), publish: [], contacts: new Set<string>() }, format, ip: '1.1.1.1', log }, { messagesPerSecond: 1, burst: 1 }, 0);
+    const socket = fanout.socket();
+    conn.socket = socket;
+    conn.phase = 'open';
+    return { conn, socket };
+  };
+  const frame = { type: 'broadcast' as const, data: { mid: 'x', from: 'ops', content: 1, timestamp: 1 } };
+  t.equal(await hub.publish('u:a', { ...frame }), 0, 'nobody yet');
+
+  const j = open('a', 'json');
+  const m = open('a', 'msgpack');
+  await Promise.all([hub.add(j.conn), hub.add(m.conn)]);
+  t.ok(j.socket.topics.has('u:a|j') && m.socket.topics.has('u:a|m'), 'each socket on its format topic');
+  t.notOk(broker.topics.has('u:a'), 'no broker subscription for the user topic');
+  t.ok(broker.topics.has('all'), 'the broadcast topic is still counted and subscribed');
+  t.equal(hub.localSubscribers('u:a'), 2, 'answered from the registry');
+  t.equal(await hub.publish('u:a', { ...frame }), 2, 'both sockets reached');
+  t.equal(j.socket.ofType('broadcast').length + m.socket.ofType('broadcast').length, 2);
+
+  const release = await hub.retain('u:a');
+  t.notOk(broker.topics.has('u:a'), 'holding a user topic asks the broker nothing');
+  release();
+  t.equal(hub.localSubscribers('u:a'), 2, 'nor changes its count');
+
+  j.socket.dropTopics();
+  j.conn.socket = undefined;
+  j.conn.phase = 'closed';
+  t.equal(hub.remove(j.conn), 1);
+  t.equal(hub.localSubscribers('u:a'), 1);
+  m.socket.dropTopics();
+  m.conn.socket = undefined;
+  m.conn.phase = 'closed';
+  t.equal(hub.remove(m.conn), 0);
+  t.equal(hub.localSubscribers('u:a'), 0);
+  t.equal(await hub.publish('u:a', { ...frame }), 0, 'nobody left');
+  t.notOk(broker.topics.has('all'), 'broadcast unsubscribed with the last connection');
 });

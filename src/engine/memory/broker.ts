@@ -2,25 +2,22 @@ import type { Broker, BrokerHandler, BrokerMessage } from '../broker.js';
 
 /**
  * The single-node broker: there are no other nodes, so publishing reaches nobody
- * beyond the local uWS fan-out the hub already did. It keeps the subscription set
- * so that the hub's first/last-subscriber bookkeeping can be tested and observed.
+ * beyond the local uWS fan-out the hub already did, and subscribing changes nothing.
+ * It keeps no subscription set: a node holds one broker subscription per connected
+ * user and group, and a set nobody reads would cost memory per connection (tests that
+ * observe the hub's bookkeeping use a recording subclass).
  */
 export class MemoryBroker implements Broker {
-  readonly spansNodes = false;
-  readonly topics = new Set<string>();
+  readonly spansNodes: boolean = false;
   #handler: BrokerHandler | undefined;
 
   async publish(_message: BrokerMessage): Promise<number> {
     return 0;
   }
 
-  async subscribe(topic: string): Promise<void> {
-    this.topics.add(topic);
-  }
+  async subscribe(_topic: string): Promise<void> {}
 
-  async unsubscribe(topic: string): Promise<void> {
-    this.topics.delete(topic);
-  }
+  async unsubscribe(_topic: string): Promise<void> {}
 
   onMessage(handler: BrokerHandler): void {
     this.#handler = handler;
@@ -31,7 +28,5 @@ export class MemoryBroker implements Broker {
     this.#handler?.(message);
   }
 
-  async close(): Promise<void> {
-    this.topics.clear();
-  }
+  async close(): Promise<void> {}
 }
