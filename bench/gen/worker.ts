@@ -7,6 +7,7 @@
  * by a count and a duration and ends by itself.
  */
 import { WsConn, type FrameSink } from './wsclient.js';
+import { InboxAcks } from './inbox-acks.js';
 import { codecFor, padFor, type Codec, type Control } from './codec.js';
 import { Histogram, type HistSnapshot } from '../lib/hist.js';
 import { makeClock, parseBase, type Clock } from '../lib/clock.js';
@@ -38,8 +39,8 @@ let decodeDeliveries = false;
 
 const waiters = new Map<string, (c: Control | null) => void>();
 const sioWaiters = new Map<WsConn, () => void>();
-const needsInboxAck = new Set<WsConn>();
-const INBOX_ACK_EVERY = 32;
+/** Recipients acknowledge their inbox as the SDK's receiver does (see InboxAcks). */
+const inboxAcks = new InboxAcks<WsConn>(sendInboxAck);
 
 function bump(m: Map<string, number>, key: string, n = 1): void {
   m.set(key, (m.get(key) ?? 0) + n);
@@ -63,8 +64,7 @@ const sink: FrameSink = {
         const c = codec.decode(buf, start, end);
         if (c.kind === 'delivery' && c.seq !== undefined && c.seq > conn.seq) {
           conn.seq = c.seq;
-          if (conn.seq - conn.ackedSeq >= INBOX_ACK_EVERY) sendInboxAck(conn);
-          else needsInboxAck.add(conn);
+          inboxAcks.received(conn);
         }
       }
       return;
@@ -106,7 +106,7 @@ const sink: FrameSink = {
   },
   onClose(conn, reason) {
     if (conns.get(conn.idx) === conn) conns.delete(conn.idx);
-    needsInboxAck.delete(conn);
+    inboxAcks.forget(conn);
     if (conn.opened && reason !== 'closed by generator') {
       dropped++;
       bump(dropReasons, shortReason(reason));
@@ -116,7 +116,6 @@ const sink: FrameSink = {
 
 function sendInboxAck(conn: WsConn): void {
   const frame = codec.inboxAck(conn.seq);
-  needsInboxAck.delete(conn);
   if (!frame) return;
   conn.ackedSeq = conn.seq;
   conn.send(codec.opcode, frame);
@@ -346,10 +345,6 @@ function setup(args: WorkerInit): null {
   clock = makeClock(parseBase(args.clockBase));
   decodeDeliveries = args.decodeDeliveries;
   stepByNode = new Array<number>(args.ports.length).fill(0);
-  // Inbox acks that did not reach the every-32 mark go out at least this often.
-  setInterval(() => {
-    for (const c of [...needsInboxAck]) if (c.seq > c.ackedSeq) sendInboxAck(c);
-  }, 250).unref();
   return null;
 }
 
