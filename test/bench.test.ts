@@ -60,10 +60,16 @@ t.test('quick mode on a tiny size produces a sane report', async (t) => {
     for (const sc of ['fanout']) {
       const f = get(sc, target);
       t.equal(f.status, 'ok', `${sc} × ${target}: ${f.reason ?? ''}`);
-      t.ok((f.figures.sustained_max as number) > 0, `${sc} × ${target}: delivered messages/s > 0`);
+      // The step itself, not the sustained maximum: whether a one-second step counts as
+      // sustained (95% of the offered rate by the last arrival) depends on how busy the
+      // machine is, and this smoke check runs beside the rest of the suite. Speed is the
+      // full bench's business; here the step must have run, been timed and lost nothing.
+      const step = ((f.details as { steps?: { delivered: number; loss: number; p50: number | null; p99: number | null }[] }).steps ?? [])[0];
+      t.ok(step !== undefined && step.delivered > 0, `${sc} × ${target}: messages delivered (${JSON.stringify(step)})`);
       t.equal(f.figures.loss, 0, `${sc} × ${target}: no loss`);
-      const p50 = f.figures.p50_ms as number;
-      const p99 = f.figures.p99_ms as number;
+      t.equal(step?.loss, 0, `${sc} × ${target}: no loss in the step`);
+      const p50 = step?.p50 ?? 0;
+      const p99 = step?.p99 ?? 0;
       t.ok(p50 > 0 && p50 <= p99, `${sc} × ${target}: 0 < p50 (${p50}) <= p99 (${p99})`);
     }
     const d = get('direct', target);
