@@ -147,12 +147,20 @@ export class MemoryInbox implements Inbox {
     return out;
   }
 
+  /**
+   * Expiry is checked on the oldest entry, as LmdbInbox does (one node stamps entries in
+   * seq order): a full inbox of a recipient who does not ack is asked on every append
+   * that overflows it, and must not be scanned each time. An entry stamped out of order
+   * behind an unexpired one is counted by the next sweep.
+   */
   async takeDropped(userId: string): Promise<number> {
     this.#checkOpen();
     checkUserId(userId);
     const box = this.#users.get(userId);
     if (!box) return 0;
-    this.#expire(box, this.#clock());
+    const now = this.#clock();
+    const oldest = box.entries[0];
+    if (oldest !== undefined && isExpired(oldest.timestamp, now, this.#opts.ttlMs)) this.#expire(box, now);
     const n = box.dropped;
     box.dropped = 0;
     return n;
