@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { removeHead } from './array-head.js';
 import {
   checkCount, checkEntry, checkGroup, checkLimits, historyClosed, type GroupHistory, type HistoryEntry, type HistoryPage, type NewHistoryEntry, type RetentionLimits,
 } from '../history.js';
@@ -51,11 +52,11 @@ export class MemoryGroupHistory implements GroupHistory {
     const kept: Kept = { offset: state.top, mid: entry.mid, from: entry.from, content: entry.content, timestamp: entry.timestamp, expiresAt: entry.timestamp + limits.ttlMs };
     if (entry.important === true) kept.important = true;
     state.entries.push(kept);
-    // Expired entries leave from the front (reads skip any others); then trim to size. One splice for both.
+    // Expired entries leave from the front (reads skip any others); then trim to size, in one removal.
     const now = this.#clock();
     let drop = Math.max(0, state.entries.length - limits.size);
     while (drop < state.entries.length && state.entries[drop]!.expiresAt < now) drop += 1;
-    if (drop > 0) state.entries.splice(0, drop);
+    if (drop > 0) removeHead(state.entries, drop);
     return { offset: state.top, epoch: state.epoch };
   }
 

@@ -11,6 +11,7 @@ import {
   isExpired,
   newEpoch,
 } from '../inbox-rules.js';
+import { removeHead } from './array-head.js';
 
 /** What a de-duplicated resend is answered with, and when the record was written. */
 interface DedupRecord {
@@ -104,7 +105,7 @@ export class MemoryInbox implements Inbox {
     const overflow = box.entries.length - this.#opts.maxPerUser;
     let dropped = 0;
     if (overflow > 0) {
-      box.entries.splice(0, overflow);
+      removeHead(box.entries, overflow);
       dropped = overflow;
       box.dropped += overflow;
     }
@@ -137,7 +138,7 @@ export class MemoryInbox implements Inbox {
     checkEpoch(epoch);
     const box = this.#users.get(userId);
     if (!box || (epoch !== undefined && epoch !== box.epoch)) return [];
-    const removed = box.entries.splice(0, firstAfter(box.entries, upTo));
+    const removed = removeHead(box.entries, firstAfter(box.entries, upTo));
     const now = this.#clock();
     const out: InboxEntry[] = [];
     for (const e of removed) {
