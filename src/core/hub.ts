@@ -134,10 +134,7 @@ export class Hub {
    */
   add(conn: Connection): Promise<void> {
     this.#conns.add(conn);
-    const userTopic = topics.user(conn.principal.userId);
-    let user = CONFIRMED;
-    if (this.#countsUserTopics) user = this.subscribe(conn, userTopic);
-    else if (conn.socket !== undefined && conn.phase === 'open') conn.socket.subscribe(formatTopic(userTopic, conn.format));
+    const user = this.subscribe(conn, topics.user(conn.principal.userId));
     const all = this.subscribe(conn, topics.all);
     return user === CONFIRMED && all === CONFIRMED ? CONFIRMED : Promise.all([user, all]).then(noop);
   }
@@ -152,10 +149,10 @@ export class Hub {
     this.#writable.closed(conn);
     const userId = conn.principal.userId;
     if (!this.#conns.delete(conn)) return this.#conns.countOfUser(userId);
-    if (this.#countsUserTopics) this.#interest.drop(topics.user(userId));
-    this.#interest.drop(topics.all);
-    for (const group of conn.groups) this.#interest.drop(topics.group(group));
-    for (const user of conn.watching) this.#interest.drop(topics.presence(user));
+    this.#drop(topics.user(userId));
+    this.#drop(topics.all);
+    for (const group of conn.groups) this.#drop(topics.group(group));
+    for (const user of conn.watching) this.#drop(topics.presence(user));
     return this.#conns.countOfUser(userId);
   }
 
@@ -169,7 +166,7 @@ export class Hub {
     const socket = conn.socket;
     if (socket === undefined || conn.phase !== 'open') return CONFIRMED;
     socket.subscribe(formatTopic(logical, conn.format));
-    return this.#interest.add(logical);
+    return this.#uncounted(logical) ? CONFIRMED : this.#interest.add(logical);
   }
 
   /** Undoes one `subscribe`. Ignored once the connection closed: `remove` accounted for it. */
@@ -177,15 +174,23 @@ export class Hub {
     const socket = conn.socket;
     if (socket === undefined || conn.phase !== 'open') return;
     socket.unsubscribe(formatTopic(logical, conn.format));
-    this.#interest.drop(logical);
+    this.#drop(logical);
+  }
+
+  /** True for a topic left out of #interest: a user topic on a broker that spans no nodes (see the class comment). */
+  #uncounted(logical: string): boolean {
+    return !this.#countsUserTopics && isUserTopic(logical);
+  }
+
+  /** One local subscriber of `logical` fewer, for a topic #interest counts. */
+  #drop(logical: string): void {
+    if (!this.#uncounted(logical)) this.#interest.drop(logical);
   }
 
   /** Local subscribers of a logical topic on this node (all formats). */
   localSubscribers(logical: string): number {
-    if (!this.#countsUserTopics) {
-      const userId = userOfTopic(logical);
-      if (userId !== undefined) return this.#interest.count(logical) + this.#conns.countOfUser(userId);
-    }
+    // Every connection of the user subscribes its user topic (add), so the registry's count is the subscriber count.
+    if (this.#uncounted(logical)) return this.#conns.countOfUser(userOfTopic(logical)!);
     return this.#interest.count(logical);
   }
 
@@ -281,7 +286,7 @@ export class Hub {
    */
   async retain(logical: string): Promise<() => void> {
     // An uncounted user topic (single node): there is no broker subscription to hold.
-    if (!this.#countsUserTopics && isUserTopic(logical)) return noop;
+    if (this.#uncounted(logical)) return noop;
     let released = false;
     const release = (): void => {
       if (released) return;
@@ -319,7 +324,7 @@ export class Hub {
     // Every socket subscription is counted by subscribe(): none counted, no socket to reach
     // (an unwatched presence announce, a message to an offline user), no native calls.
     // Uncounted user topics (single node) ask uWS instead.
-    if ((this.#countsUserTopics || !isUserTopic(logical)) && this.#interest.count(logical) === 0) return 0;
+    if (!this.#uncounted(logical) && this.#interest.count(logical) === 0) return 0;
     let reached = 0;
     for (const format of FORMATS) {
       const topic = formatTopic(logical, format);

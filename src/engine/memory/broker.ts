@@ -8,7 +8,7 @@ import type { Broker, BrokerHandler, BrokerMessage } from '../broker.js';
  * observe the hub's bookkeeping use a recording subclass).
  */
 export class MemoryBroker implements Broker {
-  readonly spansNodes: boolean = false;
+  readonly spansNodes = false;
   #handler: BrokerHandler | undefined;
 
   async publish(_message: BrokerMessage): Promise<number> {
