@@ -1,4 +1,4 @@
-import type { AppendResult, Inbox, InboxEntry } from '../engine/inbox.js';
+import type { AppendOptions, AppendResult, Inbox, InboxEntry, NewInboxEntry } from '../engine/inbox.js';
 import type { HistogramSeries, Metrics, Series } from '../metrics/registry.js';
 import type { AckOut, Content, MessageOut } from '../protocol/frames.js';
 import type { Hub } from './hub.js';
@@ -43,6 +43,11 @@ export class Messaging {
   readonly #dedupWindow: number;
   readonly #clock: () => number;
   readonly #queue = new KeyedQueue();
+  /**
+   * Per user, settles once every append published ahead of its write (see
+   * #appendInOrder) has been written or has failed; no entry while none is.
+   */
+  readonly #writing = new Map<string, Promise<void>>();
   readonly #replayHighWater: number;
   readonly #stats: InboxStats | undefined;
 
@@ -96,36 +101,68 @@ export class Messaging {
     const mid = this.#ids.next();
     const timestamp = this.#clock();
     const dedup = resendKey === undefined ? undefined : { key: `${from}\u0000${resendKey}`, ttlMs: this.#dedupWindow };
-    return this.#queue.run(to, async () => {
-      const entry = { mid, from, to, content, timestamp };
-      const live = this.#inbox.publishesLive ? liveMessageFrame(entry, this.#nodeId) : undefined;
-      // Engines that do not publish live hand out the seq before the entry is durable:
-      // publish then, so delivery does not wait for the disk (the sender's ack still does).
-      let early: Promise<number> | undefined;
-      const onAssigned = live !== undefined ? undefined : (seq: number, epoch: string): void => {
-        early = this.#hub.publish(topics.user(to), { type: 'message', data: { mid, from, to, content, timestamp, seq, epoch } });
-      };
-      const started = performance.now();
-      let appended: AppendResult;
-      try {
-        appended = await this.#inbox.append(to, entry, { ...(dedup ? { dedup } : {}), ...(live ? { live } : {}), ...(onAssigned ? { onAssigned } : {}) });
-      } catch (err) {
-        // Not stored: the sender gets this error (and resends), whatever became of the
-        // early publish; its outcome is settled here so it cannot go unhandled.
-        if (early !== undefined) await Promise.allSettled([early]);
-        throw err;
-      }
-      const { seq, epoch, dropped, duplicate } = appended;
-      if (duplicate === undefined) this.#stats?.appended(performance.now() - started, dropped);
-      if (duplicate !== undefined) {
-        return { mid: duplicate.mid, status: 'stored', timestamp: duplicate.timestamp, seq, epoch, duplicate: true };
-      }
-      const reached = live !== undefined
-        ? appended.receivers ?? 0
-        : await (early ?? this.#hub.publish(topics.user(to), { type: 'message', data: { mid, from, to, content, timestamp, seq, epoch } }));
-      if (reached > 0 && dropped > 0) await this.#reportDropped(to);
-      const delivered = reached > 0 && (await this.#isVisible(to));
-      return { mid, status: delivered ? 'delivered' : 'stored', timestamp, seq, epoch };
+    const entry = { mid, from, to, content, timestamp };
+    const step = await this.#queue.run(to, () => this.#appendInOrder(to, entry, dedup));
+    let appended: AppendResult;
+    try {
+      appended = await step.appending;
+    } catch (err) {
+      // Not stored: the sender gets this error (and resends), whatever became of the
+      // early publish; its outcome is settled here so it cannot go unhandled.
+      if (step.early !== undefined) await Promise.allSettled([step.early]);
+      throw err;
+    }
+    const { seq, epoch, dropped, duplicate } = appended;
+    if (duplicate === undefined) this.#stats?.appended(performance.now() - step.startedAt, dropped);
+    if (duplicate !== undefined) {
+      return { mid: duplicate.mid, status: 'stored', timestamp: duplicate.timestamp, seq, epoch, duplicate: true };
+    }
+    const reached = step.publishedByInbox
+      ? appended.receivers ?? 0
+      : await (step.early ?? this.#hub.publish(topics.user(to), { type: 'message', data: { mid, from, to, content, timestamp, seq, epoch } }));
+    if (reached > 0 && dropped > 0) await this.#reportDropped(to);
+    const delivered = reached > 0 && (await this.#isVisible(to));
+    return { mid, status: delivered ? 'delivered' : 'stored', timestamp, seq, epoch };
+  }
+
+  /**
+   * The part of a direct message that runs in the recipient's queue: the append is
+   * started and, when the engine hands out the seq at call time (memory, LMDB: see
+   * AppendOptions.onAssigned), published at once; the queue moves on as soon as that
+   * has happened, and the wait for the disk is the caller's. So appends to one user
+   * (a busy recipient, pushes from the backend) share the inbox's commits instead of
+   * waiting one commit each for the one before. Their order does not depend on that
+   * wait: seqs are handed out, and published, in queue order. Replay, which reads only
+   * what is written, waits for them first (see #writing).
+   *
+   * An engine that assigns no seq at call time (Redis, which publishes in the append
+   * itself; or a duplicate, answered without one) is waited for inside the queue.
+   */
+  async #appendInOrder(to: string, entry: NewInboxEntry, dedup: AppendOptions['dedup']): Promise<AppendStep> {
+    const live = this.#inbox.publishesLive ? liveMessageFrame(entry, this.#nodeId) : undefined;
+    let early: Promise<number> | undefined;
+    const onAssigned = live !== undefined ? undefined : (seq: number, epoch: string): void => {
+      early = this.#hub.publish(topics.user(to), { type: 'message', data: { ...entry, seq, epoch } });
+    };
+    const startedAt = performance.now();
+    const appending = this.#inbox.append(to, entry, { ...(dedup ? { dedup } : {}), ...(live ? { live } : {}), ...(onAssigned ? { onAssigned } : {}) });
+    if (early === undefined) {
+      // Waited for here, in the queue; a rejection reaches the caller through `appending`.
+      await appending.then(noop, noop);
+      return { appending, early, publishedByInbox: live !== undefined, startedAt };
+    }
+    this.#trackWriting(to, appending);
+    return { appending, early, publishedByInbox: false, startedAt };
+  }
+
+  /** Remembers an append still being written for `userId` until it settles (see #writing). */
+  #trackWriting(userId: string, appending: Promise<AppendResult>): void {
+    const before = this.#writing.get(userId);
+    const settled = appending.then(noop, noop);
+    const all = before === undefined ? settled : Promise.all([before, settled]).then(noop);
+    this.#writing.set(userId, all);
+    void all.then(() => {
+      if (this.#writing.get(userId) === all) this.#writing.delete(userId);
     });
   }
 
@@ -170,6 +207,9 @@ export class Messaging {
   async replay(conn: Connection, after: number): Promise<number> {
     const userId = conn.principal.userId;
     return this.#queue.run(userId, async () => {
+      // Messages already published to the user may still be being written: read after them.
+      const writing = this.#writing.get(userId);
+      if (writing !== undefined) await writing;
       const dropped = await this.#inbox.takeDropped(userId);
       if (dropped > 0) this.#hub.send(conn, { type: 'sync', data: { dropped } });
       let cursor = after;
@@ -196,11 +236,26 @@ export class Messaging {
     if (dropped > 0) await this.#hub.publish(topics.user(userId), { type: 'sync', data: { dropped } });
   }
 
-  /** Resolves when every queued delivery has settled (used at shutdown). */
+  /** Resolves when every queued delivery, and every append it started, has settled (used at shutdown). */
   async idle(): Promise<void> {
     await this.#queue.idle();
+    while (this.#writing.size > 0) await Promise.all(this.#writing.values());
   }
 }
+
+/** What a direct message's queued step hands back to it (see Messaging.#appendInOrder). */
+interface AppendStep {
+  /** Settles when the entry is durable (or the write failed). */
+  appending: Promise<AppendResult>;
+  /** The publish made as soon as the seq was assigned, if it was. */
+  early: Promise<number> | undefined;
+  /** The inbox published the live frame itself (Redis): its result says how far it went. */
+  publishedByInbox: boolean;
+  /** performance.now() when the append was called (the inbox_append_seconds histogram). */
+  startedAt: number;
+}
+
+function noop(): void {}
 
 /** The inbox's metrics, resolved once. Durations are taken in milliseconds and recorded in seconds. */
 interface InboxStats {

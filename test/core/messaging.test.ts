@@ -59,15 +59,48 @@ t.test('an append that fails after the live delivery rejects the sender, and the
   t.same(bob.socket.ofType('message').map((f) => f.data.seq), [1, 2], 'seqs the recipient saw only increase');
 });
 
-t.test('messages to one recipient are delivered in seq order while their appends are in flight', async (t) => {
+t.test('messages to one recipient do not wait for each other\'s writes, and are delivered and answered in seq order', async (t) => {
   const inbox = new HeldInbox({ maxPerUser: 100, ttlMs: 60_000 });
   const core = createCore({ inbox });
   const bob = await core.open('bob');
   const sends = [1, 2, 3].map((n) => core.messaging.direct('alice', 'bob', n));
-  for (let i = 0; i < 3; i++) {
-    await until(() => inbox.held.length === i + 1, `append ${i + 1}`);
-    inbox.held[i]!.resolve();
-  }
-  t.same((await Promise.all(sends)).map((a) => a.seq), [1, 2, 3]);
-  t.same(bob.socket.ofType('message').map((f) => [f.data.content, f.data.seq]), [[1, 1], [2, 2], [3, 3]]);
+  // All three appends started while none of them is durable (each used to wait for the one before).
+  await until(() => inbox.held.length === 3, 'three appends in flight at once');
+  t.same(bob.socket.ofType('message').map((f) => [f.data.content, f.data.seq]), [[1, 1], [2, 2], [3, 3]], 'delivered live, in seq order');
+  // Writes may finish in any order; each sender is answered with its own seq.
+  for (const i of [2, 0, 1]) inbox.held[i]!.resolve();
+  t.same((await Promise.all(sends)).map((a) => [a.seq, a.status]), [[1, 'delivered'], [2, 'delivered'], [3, 'delivered']]);
+});
+
+t.test('a replay waits for the writes of messages already published to the user', async (t) => {
+  const inbox = new HeldInbox({ maxPerUser: 100, ttlMs: 60_000 });
+  const core = createCore({ inbox });
+  const sending = core.messaging.direct('alice', 'bob', 'while you were away');
+  await until(() => inbox.held.length === 1, 'the append');
+  // bob connects while the message is still being written: the replay must not read before it is.
+  const bob = await core.open('bob', { waitReady: false });
+  let replayed = false;
+  const ready = bob.conn.ready.then(() => (replayed = true));
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+  t.notOk(replayed, 'the replay is still waiting');
+  t.same(bob.socket.ofType('message'), [], 'nothing replayed before the write settles');
+  inbox.held[0]!.resolve();
+  await ready;
+  t.same(bob.socket.ofType('message').map((f) => [f.data.content, f.data.seq, f.data.offline]), [['while you were away', 1, true]], 'replayed once written');
+  t.match(await sending, { seq: 1, status: 'stored' });
+});
+
+t.test('shutdown\'s idle() waits for the writes a delivery started', async (t) => {
+  const inbox = new HeldInbox({ maxPerUser: 100, ttlMs: 60_000 });
+  const core = createCore({ inbox });
+  await core.open('bob');
+  const sending = core.messaging.direct('alice', 'bob', 'last words');
+  await until(() => inbox.held.length === 1, 'the append');
+  let idle = false;
+  const idling = core.messaging.idle().then(() => (idle = true));
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+  t.notOk(idle, 'not idle while the append is being written');
+  inbox.held[0]!.resolve();
+  await idling;
+  t.match(await sending, { seq: 1 });
 });
