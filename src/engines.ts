@@ -25,7 +25,7 @@ export async function createEngines(config: Config, nodeId: string, log: Logger)
       return embeddedEngines(new MemoryBroker(), new MemoryInbox(inboxOptions), new MemoryPresenceStore());
     case 'lmdb': {
       mkdirSync(config.offline.path, { recursive: true });
-      const inbox = await LmdbInbox.open({ ...inboxOptions, path: config.offline.path, fsync: config.offline.fsync });
+      const inbox = await LmdbInbox.open({ ...inboxOptions, path: config.offline.path, fsync: config.offline.fsync, commitWindowMs: config.offline.commitWindow });
       const presence = await LmdbPresenceStore.open({ path: config.offline.path });
       const history = await LmdbGroupHistory.open({ path: config.offline.path });
       return embeddedEngines(new MemoryBroker(), inbox, presence, history);

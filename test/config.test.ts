@@ -54,7 +54,7 @@ const EXPECTED_DEFAULTS = {
   compression: { enable: false },
   log: { level: 'info' },
   presence: { offlineGrace: 5000, maxWatch: 1000, groupEvents: false },
-  offline: { engine: 'lmdb', path: './data', maxPerUser: 1000, ttl: 7 * 86_400_000, fsync: true },
+  offline: { engine: 'lmdb', path: './data', maxPerUser: 1000, ttl: 7 * 86_400_000, fsync: true, commitWindow: 3 },
   redis: undefined,
   cluster: { nodeLease: 15000, nodeId: undefined },
   monitor: { enable: true, interval: 10000 },
@@ -115,7 +115,7 @@ t.test('the file overrides defaults; keys it does not name keep them', async (t)
   t.equal(c.limits.maxMessageBytes, 16000);
   t.strictSame(c.limits.rateLimit, { messagesPerSecond: 2.5, burst: 40 }, 'sibling in a nested section keeps its default');
   t.strictSame(c.groups.open, ['lobby', 'room:*']);
-  t.strictSame(c.offline, { engine: 'memory', path: './data', maxPerUser: 1000, ttl: 3_600_000, fsync: true });
+  t.strictSame(c.offline, { engine: 'memory', path: './data', maxPerUser: 1000, ttl: 3_600_000, fsync: true, commitWindow: 3 });
   t.equal(c.cluster.nodeId, 'node-a.1');
   t.equal(c.monitor.enable, false);
   t.equal(c.monitor.interval, 10_000);
@@ -352,6 +352,9 @@ t.test('durations and sizes', async (t) => {
   t.equal(load('', { SWITCHBOARD_LIMITS__MAXMESSAGEBYTES: '64' }).limits.maxMessageBytes, 64, 'lower bound is inclusive');
   refuses(t, () => load('', { SWITCHBOARD_LIMITS__MAXMESSAGEBYTES: '63B' }), /MaxMessageBytes: got "63B" from SWITCHBOARD_LIMITS__MAXMESSAGEBYTES, expected a size/);
   t.equal(load('ShutdownTimeout: 0').server.shutdownTimeout, 0, 'zero duration where allowed');
+  t.equal(load('', { SWITCHBOARD_OFFLINE__COMMITWINDOW: '0' }).offline.commitWindow, 0, 'a commit window of 0: commit on the next turn');
+  t.equal(load('Offline:\n  CommitWindow: 10ms').offline.commitWindow, 10);
+  refuses(t, () => load('Offline:\n  CommitWindow: 2s'), /CommitWindow: got "2s".*from 0ms to 1s/);
 });
 
 t.test('auth keys', async (t) => {

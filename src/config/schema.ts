@@ -249,6 +249,7 @@ export const SECTIONS: { readonly [K in Exclude<keyof Settings, 'server'>]-?: Sp
       maxPerUser: leaf('MaxPerUser', 1000, int(1, 1_000_000)),
       ttl: leaf('TTL', 7 * DAY, duration(100, 3650 * DAY)),
       fsync: leaf('Fsync', true, bool),
+      commitWindow: leaf('CommitWindow', 3, duration(0, SECOND)),
     },
   },
   redis: {

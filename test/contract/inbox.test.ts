@@ -95,6 +95,40 @@ t.test('lmdb: an append whose content cannot be encoded rejects, stores nothing 
   t.same((await inbox.read('u', 0, 10)).map((e) => e.seq), [4]);
 });
 
+// The same contract with the commit window the gateway uses by default (Offline.CommitWindow):
+// appends that wait to share a commit keep every promise of the interface.
+inboxContract(t, 'lmdb, 3 ms commit window', async (opts, clock) => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchboard-inbox-window-'));
+  let current: Inbox;
+  try {
+    current = await LmdbInbox.open({ ...opts, path: dir, commitWindowMs: 3 }, clock);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    inbox: current,
+    reopen: async () => {
+      await current.close();
+      current = await LmdbInbox.open({ ...opts, path: dir, commitWindowMs: 3 }, clock);
+      return current;
+    },
+    cleanup: async () => {
+      await current.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+t.test('lmdb refuses a commit window out of range', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-inbox-window-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const commitWindowMs of [-1, 1001, Number.NaN]) {
+    await t.rejects(LmdbInbox.open({ maxPerUser: 10, ttlMs: 1000, path: dir, commitWindowMs }), RangeError, `window ${commitWindowMs}`);
+  }
+  t.notOk(existsSync(join(dir, INBOX_FILE)), 'nothing opened');
+});
+
 t.test('lmdb without fsync still resolves appends that survive a reopen', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sb-inbox-nofsync-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

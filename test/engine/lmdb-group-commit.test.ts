@@ -103,3 +103,29 @@ t.test('drain writes lazy operations at once and waits for every batch', async (
   await lazy;
   t.equal(commits.queued, 0);
 });
+
+t.test('with a commit window, an urgent operation waits that long and carries what arrives meanwhile', async (t) => {
+  const runner = new FakeRunner();
+  const commits = new GroupCommit(runner, 5, 40);
+  const started = Date.now();
+  const first = commits.run(() => runner.write('a'), true);
+  // A later turn, well inside the window: it joins the first one's commit.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  t.same(runner.batches, [], 'nothing handed over before the window ends');
+  const second = commits.run(() => runner.write('b'), true);
+  const lazy = commits.run(() => runner.write('ack'), false);
+  await Promise.all([first, second, lazy]);
+  t.ok(Date.now() - started >= 39, 'the first operation waited for the window');
+  t.same(runner.batches, [3], 'one commit for the three, in call order');
+  t.same(runner.committed, ['a', 'b', 'ack']);
+});
+
+t.test('a window of 0 commits on the next turn, and a window out of range is refused', async (t) => {
+  const runner = new FakeRunner();
+  const commits = new GroupCommit(runner, 5, 0);
+  await Promise.all([commits.run(() => runner.write('a'), true), commits.run(() => runner.write('b'), true)]);
+  t.same(runner.batches, [2]);
+  for (const bad of [-1, 1001, Number.NaN, Number.POSITIVE_INFINITY]) {
+    t.throws(() => new GroupCommit(runner, 5, bad), RangeError, `window ${bad}`);
+  }
+});

@@ -14,7 +14,7 @@ import {
   isExpired,
   newEpoch,
 } from '../inbox-rules.js';
-import { GroupCommit, DEFAULT_LAZY_DELAY_MS } from './group-commit.js';
+import { GroupCommit, DEFAULT_LAZY_DELAY_MS, MAX_COMMIT_WINDOW_MS } from './group-commit.js';
 import { SeqCounters } from './inbox-counters.js';
 import { DedupSweeps, LmdbDedupRecords } from './inbox-dedup.js';
 import { MAP_RESERVE_BYTES } from './map-reserve.js';
@@ -52,8 +52,10 @@ const LAYOUT_EPOCHS = 2;
  * Group commit (group-commit.ts): every mutation is queued and written in the next
  * group commit, one LMDB transaction (one commit, one fsync) for everything queued,
  * with at most one in flight; what arrives meanwhile goes into the next one. Appends
- * and takeDropped start a commit on the next turn; acks and sweeps wait up to
- * DEFAULT_LAZY_DELAY_MS to share one, so an ack usually costs no commit of its own.
+ * and takeDropped start a commit `commitWindowMs` after they are called (default 0:
+ * on the next turn; Offline.CommitWindow, 3 ms, in the gateway), so appends that
+ * follow within it share the commit; acks and sweeps wait up to DEFAULT_LAZY_DELAY_MS
+ * to share one, so an ack usually costs no commit of its own.
  * Seqs are handed out at call time from counters in memory (inbox-counters.ts), so a
  * caller can deliver an entry live while it is being written (AppendOptions.onAssigned).
  *
@@ -99,7 +101,7 @@ export class LmdbInbox implements Inbox {
   readonly #dedupSweeps: DedupSweeps;
   #closing: Promise<void> | undefined;
 
-  private constructor(opts: InboxOptions, clock: () => number, root: RootDatabase, lazyDelayMs: number) {
+  private constructor(opts: InboxOptions, clock: () => number, root: RootDatabase, lazyDelayMs: number, commitWindowMs: number) {
     this.#opts = opts;
     this.#clock = clock;
     this.#root = root;
@@ -108,7 +110,7 @@ export class LmdbInbox implements Inbox {
     this.#users = root.openDB<UserValue, string>({ name: 'users' });
     this.#dedup = new LmdbDedupRecords(root);
     this.#meta = root.openDB<number, string>({ name: 'meta' });
-    this.#commits = new GroupCommit(root, lazyDelayMs);
+    this.#commits = new GroupCommit(root, lazyDelayMs, commitWindowMs);
     this.#dedupSweeps = new DedupSweeps(this.#dedup, (fn) => this.#write(fn, false), clock);
   }
 
@@ -128,11 +130,14 @@ export class LmdbInbox implements Inbox {
    * Opens (creating when missing) the inbox stored in directory `path`. Throws a
    * RangeError for bad options and lmdb's error when the file cannot be opened.
    */
-  static async open(opts: InboxOptions & { path: string; fsync?: boolean }, clock: () => number = Date.now): Promise<LmdbInbox> {
-    const { path, fsync = true, ...inboxOpts } = opts ?? ({} as InboxOptions & { path: string });
+  static async open(opts: InboxOptions & { path: string; fsync?: boolean; commitWindowMs?: number }, clock: () => number = Date.now): Promise<LmdbInbox> {
+    const { path, fsync = true, commitWindowMs = 0, ...inboxOpts } = opts ?? ({} as InboxOptions & { path: string });
     checkOptions(inboxOpts);
     if (typeof path !== 'string' || path.length === 0) {
       throw new RangeError('LmdbInbox.open needs a non-empty directory path');
+    }
+    if (typeof commitWindowMs !== 'number' || !Number.isFinite(commitWindowMs) || commitWindowMs < 0 || commitWindowMs > MAX_COMMIT_WINDOW_MS) {
+      throw new RangeError(`LmdbInbox.open: commitWindowMs must be 0..${MAX_COMMIT_WINDOW_MS}`);
     }
     mkdirSync(path, { recursive: true });
     const root = open({
@@ -143,7 +148,7 @@ export class LmdbInbox implements Inbox {
       encoding: 'msgpack',
       mapSize: MAP_RESERVE_BYTES,
     });
-    const inbox = new LmdbInbox(inboxOpts, clock, root, DEFAULT_LAZY_DELAY_MS);
+    const inbox = new LmdbInbox(inboxOpts, clock, root, DEFAULT_LAZY_DELAY_MS, commitWindowMs);
     try {
       await inbox.#upgrade();
     } catch (err) {
