@@ -13,6 +13,14 @@ export const DEFAULT_LAZY_DELAY_MS = 5;
 /** The longest commit window GroupCommit accepts (ms); longer would hold acks for no gain. */
 export const MAX_COMMIT_WINDOW_MS = 1000;
 
+/** Returns a valid commit window (0..MAX_COMMIT_WINDOW_MS ms); throws a RangeError otherwise. */
+export function checkCommitWindow(ms: unknown): number {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > MAX_COMMIT_WINDOW_MS) {
+    throw new RangeError(`the commit window must be 0..${MAX_COMMIT_WINDOW_MS} ms, got ${String(ms)}`);
+  }
+  return ms;
+}
+
 interface Operation {
   fn: () => unknown;
   resolve: (value: unknown) => void;
@@ -63,14 +71,11 @@ export class GroupCommit {
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
 
-  /** `windowMs`: see Urgency in the class contract (0 to MAX_COMMIT_WINDOW_MS; RangeError otherwise). */
+  /** `windowMs`: see Urgency in the class contract (checkCommitWindow). */
   constructor(runner: TransactionRunner, lazyDelayMs: number = DEFAULT_LAZY_DELAY_MS, windowMs = 0) {
-    if (!Number.isFinite(windowMs) || windowMs < 0 || windowMs > MAX_COMMIT_WINDOW_MS) {
-      throw new RangeError(`commit window must be 0..${MAX_COMMIT_WINDOW_MS} ms, got ${windowMs}`);
-    }
     this.#runner = runner;
     this.#lazyDelayMs = lazyDelayMs;
-    this.#windowMs = windowMs;
+    this.#windowMs = checkCommitWindow(windowMs);
   }
 
   /** Queues `fn` for the next commit; see the class contract. */

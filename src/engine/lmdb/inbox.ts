@@ -14,7 +14,7 @@ import {
   isExpired,
   newEpoch,
 } from '../inbox-rules.js';
-import { GroupCommit, DEFAULT_LAZY_DELAY_MS, MAX_COMMIT_WINDOW_MS } from './group-commit.js';
+import { checkCommitWindow, GroupCommit, DEFAULT_LAZY_DELAY_MS } from './group-commit.js';
 import { SeqCounters } from './inbox-counters.js';
 import { DedupSweeps, LmdbDedupRecords } from './inbox-dedup.js';
 import { MAP_RESERVE_BYTES } from './map-reserve.js';
@@ -136,9 +136,8 @@ export class LmdbInbox implements Inbox {
     if (typeof path !== 'string' || path.length === 0) {
       throw new RangeError('LmdbInbox.open needs a non-empty directory path');
     }
-    if (typeof commitWindowMs !== 'number' || !Number.isFinite(commitWindowMs) || commitWindowMs < 0 || commitWindowMs > MAX_COMMIT_WINDOW_MS) {
-      throw new RangeError(`LmdbInbox.open: commitWindowMs must be 0..${MAX_COMMIT_WINDOW_MS}`);
-    }
+    // Before the environment is opened, so a bad value leaves nothing open.
+    checkCommitWindow(commitWindowMs);
     mkdirSync(path, { recursive: true });
     const root = open({
       path: join(path, INBOX_FILE),
