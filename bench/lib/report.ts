@@ -190,7 +190,9 @@ export function markdown(report: Report, scenarios: Scenario[], chart: (scenario
     `${m.cores} × ${m.cpu}, ${m.memoryGB} GB, Node ${m.node}${m.commit ? `, commit ${m.commit}` : ''}. ` +
       `Mode: ${o.quick ? 'quick' : 'full'}; ${o.connections} connections; load steps of ${o.stepMs / 1000} s; ` +
       `~${o.size}-byte frames; run took ${(m.elapsedMs / 1000).toFixed(0)} s; ` +
-      `load average ${m.loadAvg.start.toFixed(1)} at the start, ${m.loadAvg.end.toFixed(1)} at the end.`,
+      `load average ${m.loadAvg.start.toFixed(1)} at the start, ${m.loadAvg.end.toFixed(1)} at the end.` +
+      // The commit above is the checkout's; a --gateway build may be another one.
+      (o.gateway ? ` The gateway ran from \`${o.gateway}\` (--gateway), not from this checkout's build.` : ''),
     '',
     'Server and generator share this machine. Ratios are gateway ÷ peer (lower is better for times, memory and CPU; higher for rates).',
     'The socketio peer speaks Socket.IO\'s default JSON encoding with the same payloads (its frames are text, slightly larger than MessagePack).',
