@@ -22,28 +22,36 @@ inboxContract(t, 'memory', async (opts, clock) => {
   };
 });
 
-inboxContract(t, 'lmdb', async (opts, clock) => {
-  const dir = mkdtempSync(join(tmpdir(), 'switchboard-inbox-'));
-  let current: Inbox;
-  try {
-    current = await LmdbInbox.open({ ...opts, path: dir }, clock);
-  } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
-  return {
-    inbox: current,
-    reopen: async () => {
-      await current.close();
-      current = await LmdbInbox.open({ ...opts, path: dir }, clock);
-      return current;
-    },
-    cleanup: async () => {
-      await current.close();
+/** LmdbInbox in a fresh directory; `commitWindowMs` as LmdbInbox.open takes it. */
+function lmdbFactory(commitWindowMs: number): Parameters<typeof inboxContract>[2] {
+  return async (opts, clock) => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-inbox-'));
+    let current: Inbox;
+    try {
+      current = await LmdbInbox.open({ ...opts, path: dir, commitWindowMs }, clock);
+    } catch (err) {
       rmSync(dir, { recursive: true, force: true });
-    },
+      throw err;
+    }
+    return {
+      inbox: current,
+      reopen: async () => {
+        await current.close();
+        current = await LmdbInbox.open({ ...opts, path: dir, commitWindowMs }, clock);
+        return current;
+      },
+      cleanup: async () => {
+        await current.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   };
-});
+}
+
+inboxContract(t, 'lmdb', lmdbFactory(0));
+// The same contract with the commit window the gateway uses by default (Offline.CommitWindow):
+// appends that wait to share a commit keep every promise of the interface.
+inboxContract(t, 'lmdb, 3 ms commit window', lmdbFactory(3));
 
 t.test('lmdb: keeps its own file inside the directory, creating the directory', async (t) => {
   const parent = mkdtempSync(join(tmpdir(), 'switchboard-inbox-'));
@@ -93,31 +101,6 @@ t.test('lmdb: an append whose content cannot be encoded rejects, stores nothing 
   t.same((await inbox.ack('u', 3)).map((e) => e.seq), [1, 2], 'an ack naming the burnt seq is clamped to what is stored');
   t.match(await inbox.append('u', entry), { seq: 4, epoch: /^[0-9a-z]{12}$/, dropped: 0 }, 'the burnt seq 3 is never reused');
   t.same((await inbox.read('u', 0, 10)).map((e) => e.seq), [4]);
-});
-
-// The same contract with the commit window the gateway uses by default (Offline.CommitWindow):
-// appends that wait to share a commit keep every promise of the interface.
-inboxContract(t, 'lmdb, 3 ms commit window', async (opts, clock) => {
-  const dir = mkdtempSync(join(tmpdir(), 'switchboard-inbox-window-'));
-  let current: Inbox;
-  try {
-    current = await LmdbInbox.open({ ...opts, path: dir, commitWindowMs: 3 }, clock);
-  } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
-  return {
-    inbox: current,
-    reopen: async () => {
-      await current.close();
-      current = await LmdbInbox.open({ ...opts, path: dir, commitWindowMs: 3 }, clock);
-      return current;
-    },
-    cleanup: async () => {
-      await current.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 });
 
 t.test('lmdb refuses a commit window out of range', async (t) => {
