@@ -119,7 +119,7 @@ export class Messaging {
     }
     const reached = step.publishedByInbox
       ? appended.receivers ?? 0
-      : await (step.early ?? this.#hub.publish(topics.user(to), { type: 'message', data: { mid, from, to, content, timestamp, seq, epoch } }));
+      : await (step.early ?? this.#hub.publish(topics.user(to), messageFrame(entry, seq, epoch)));
     if (reached > 0 && dropped > 0) await this.#reportDropped(to);
     const delivered = reached > 0 && (await this.#isVisible(to));
     return { mid, status: delivered ? 'delivered' : 'stored', timestamp, seq, epoch };
@@ -142,10 +142,7 @@ export class Messaging {
     const live = this.#inbox.publishesLive ? liveMessageFrame(entry, this.#nodeId) : undefined;
     let early: Promise<number> | undefined;
     const onAssigned = live !== undefined ? undefined : (seq: number, epoch: string): void => {
-      // A literal, not a spread of `entry`: one object shape for every message frame (the
-      // spread's shape made msgpackr's encoding several times slower per frame).
-      const { mid, from, content, timestamp } = entry;
-      early = this.#hub.publish(topics.user(to), { type: 'message', data: { mid, from, to, content, timestamp, seq, epoch } });
+      early = this.#hub.publish(topics.user(to), messageFrame(entry, seq, epoch));
     };
     const startedAt = performance.now();
     const appending = this.#inbox.append(to, entry, { ...(dedup ? { dedup } : {}), ...(live ? { live } : {}), ...(onAssigned ? { onAssigned } : {}) });
@@ -259,6 +256,15 @@ interface AppendStep {
 }
 
 function noop(): void {}
+
+/**
+ * The live `message` frame of a direct message. A literal, not a spread of `entry`: one
+ * object shape for every message frame (a spread's shape made msgpackr's encoding
+ * several times slower per frame).
+ */
+function messageFrame(entry: NewInboxEntry, seq: number, epoch: string): MessageOut {
+  return { type: 'message', data: { mid: entry.mid, from: entry.from, to: entry.to, content: entry.content, timestamp: entry.timestamp, seq, epoch } };
+}
 
 /** The inbox's metrics, resolved once. Durations are taken in milliseconds and recorded in seconds. */
 interface InboxStats {
