@@ -1,5 +1,6 @@
 /**
- * Durability under kill -9: a child process appends through LmdbInbox and prints each
+ * Durability under kill -9, for each durable engine (LMDB, journal): a child process
+ * appends through the inbox and prints each
  * append the moment it resolves; the parent SIGKILLs it right after the 1000th such
  * line, reopens the same directory and checks that every acknowledged append is
  * there, in order, exactly once, and that its de-duplication record survived with it.
@@ -9,18 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import t from 'tap';
-import { LmdbInbox } from '../../src/engine/lmdb/inbox.js';
+import { DURABLE_ENGINES, openDurableInbox } from '../helpers/durable-inbox.js';
 import { spawnTs } from '../helpers/ts-child.js';
 
 const USERS = 10;
 const PER_USER = 100;
 const TOTAL = USERS * PER_USER;
 
-t.test('appends acknowledged before a SIGKILL are all on disk, in order, once', async (t) => {
+for (const engine of DURABLE_ENGINES) t.test(`${engine}: appends acknowledged before a SIGKILL are all on disk, in order, once`, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-crash-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-  const child = spawnTs('test/helpers/lmdb-inbox-writer.ts', [dir, String(USERS), String(PER_USER)]);
+  const child = spawnTs('test/helpers/inbox-writer.ts', [engine, dir, String(USERS), String(PER_USER)]);
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
     child.once('exit', (code, signal) => resolve(signal ?? code)));
   t.teardown(() => {
@@ -62,7 +63,7 @@ t.test('appends acknowledged before a SIGKILL are all on disk, in order, once', 
   // Lines already in the pipe when it died were acknowledged too: read them all.
   await linesClosed;
 
-  const inbox = await LmdbInbox.open({ maxPerUser: 1_000_000, ttlMs: 24 * 3600 * 1000, path: dir });
+  const inbox = await openDurableInbox(engine, dir);
   t.teardown(() => inbox.close());
   for (let u = 0; u < USERS; u++) {
     const user = `user${u}`;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { open } from 'lmdb';
 import t from 'tap';
 import { LmdbInbox, INBOX_FILE } from '../../src/engine/lmdb/inbox.js';
+import { JournalInbox } from '../../src/engine/journal/inbox.js';
 import { MemoryInbox } from '../../src/engine/memory/inbox.js';
 import { LEGACY_EPOCH, type Inbox } from '../../src/engine/inbox.js';
 import { inboxContract } from './inbox.contract.js';
@@ -48,6 +49,37 @@ function lmdbFactory(commitWindowMs: number): Parameters<typeof inboxContract>[2
   };
 }
 
+/** JournalInbox in a fresh directory; `commitWindowMs` as JournalInbox.open takes it. */
+function journalFactory(commitWindowMs: number, compactMinBytes?: number): Parameters<typeof inboxContract>[2] {
+  return async (opts, clock) => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-journal-'));
+    const open = (): Promise<JournalInbox> => JournalInbox.open({ ...opts, path: dir, commitWindowMs, compactMinBytes }, clock);
+    let current: JournalInbox;
+    try {
+      current = await open();
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+    return {
+      inbox: current,
+      reopen: async () => {
+        await current.close();
+        current = await open();
+        return current;
+      },
+      cleanup: async () => {
+        await current.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  };
+}
+
+inboxContract(t, 'journal', journalFactory(0));
+inboxContract(t, 'journal, 3 ms commit window', journalFactory(3));
+// Compacting after every few hundred bytes: every reopen in the contract reads snapshots.
+inboxContract(t, 'journal, compacting all the time', journalFactory(0, 512));
 inboxContract(t, 'lmdb', lmdbFactory(0));
 // The same contract with the commit window the gateway uses by default (Offline.CommitWindow):
 // appends that wait to share a commit keep every promise of the interface.

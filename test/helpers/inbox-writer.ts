@@ -1,33 +1,31 @@
 /**
- * Child process for test/contract/lmdb-crash.test.ts (run through spawnTs).
+ * Child process for test/contract/inbox-crash.test.ts (run through spawnTs).
  *
- *   lmdb-inbox-writer.ts <dir> <users> <perUser>
+ *   inbox-writer.ts <engine> <dir> <users> <perUser>
  *
- * Opens LmdbInbox at <dir> and appends perUser entries to each of users users
+ * Opens the durable inbox <engine> (lmdb | journal) at <dir> and appends perUser entries to each of users users
  * (`user0`..), 16 appends in flight at a time, round-robin over users. Each append
  * (with a de-duplication record under its mid) that RESOLVED is printed as one line `<user> <seq> <mid>`: the test's proof that the
  * inbox acknowledged it. After the last one it prints `done`. Meanwhile, from the
  * start and until it is killed, 4 more loops append to `noise` (printed the same
  * way). Exits by itself after 30 s if nobody kills it.
  */
-import { LmdbInbox } from '../../src/engine/lmdb/inbox.js';
-
-const WRITER_OPTIONS = { maxPerUser: 1_000_000, ttlMs: 24 * 3600 * 1000 };
+import { openDurableInbox } from './durable-inbox.js';
 const DEDUP_TTL_MS = 3_600_000;
 const IN_FLIGHT = 16;
 const NOISE_IN_FLIGHT = 4;
 
 async function main(): Promise<void> {
-  const [dir, usersArg, perUserArg] = process.argv.slice(2);
+  const [engine, dir, usersArg, perUserArg] = process.argv.slice(2);
   const users = Number(usersArg);
   const perUser = Number(perUserArg);
-  if (!dir || !Number.isInteger(users) || !Number.isInteger(perUser)) {
-    throw new Error('usage: lmdb-inbox-writer.ts <dir> <users> <perUser>');
+  if (!engine || !dir || !Number.isInteger(users) || !Number.isInteger(perUser)) {
+    throw new Error('usage: inbox-writer.ts <engine> <dir> <users> <perUser>');
   }
   setTimeout(() => process.exit(2), 30_000);
   // The reader is gone (parent died or stopped reading): nothing left to prove, stop.
   process.stdout.on('error', () => process.exit(3));
-  const inbox = await LmdbInbox.open({ ...WRITER_OPTIONS, path: dir });
+  const inbox = await openDurableInbox(engine, dir);
 
   const append = async (user: string, mid: string): Promise<void> => {
     // Every append carries a de-duplication record (key = mid), written in its transaction.

@@ -28,7 +28,7 @@
  *
  * Example:
  *
- *     const child = spawnTs('test/helpers/lmdb-inbox-writer.ts', [dir]);
+ *     const child = spawnTs('test/helpers/inbox-writer.ts', ['journal', dir]);
  *     t.teardown(() => { child.kill('SIGKILL'); });
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';

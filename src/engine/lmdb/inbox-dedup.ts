@@ -23,7 +23,11 @@ interface ObjectRecord {
 
 type StoredRecord = CompactRecord | ObjectRecord;
 
-function unpack(stored: StoredRecord): ObjectRecord {
+/** A record as stored, in either form. */
+export type StoredDedupRecord = StoredRecord;
+
+/** A stored record in its object form, whichever form it was written in. */
+export function readDedupRecord(stored: StoredRecord): ObjectRecord {
   if (!Array.isArray(stored)) return stored;
   const [seq, epoch, mid, timestamp, writtenAt, expires] = stored;
   return { seq, epoch, mid, timestamp, writtenAt, expires };
@@ -58,7 +62,7 @@ export class LmdbDedupRecords {
   peek(userId: string, key: string, ttlMs: number, now: number): AppendResult | undefined {
     const stored = this.#records.get([userId, key]);
     if (stored === undefined) return undefined;
-    const found = unpack(stored);
+    const found = readDedupRecord(stored);
     if (!dedupHolds(found.writtenAt, now, ttlMs)) return undefined;
     return { seq: found.seq, epoch: found.epoch, dropped: 0, duplicate: { mid: found.mid, timestamp: found.timestamp } };
   }
@@ -83,7 +87,7 @@ export class LmdbDedupRecords {
       this.#expiry.remove([expires, userId, key]);
       // A later append under the same key rewrote the record with a later expiry: keep that one.
       const stored = this.#records.get([userId, key]);
-      if (stored !== undefined && unpack(stored).expires === expires) this.#records.remove([userId, key]);
+      if (stored !== undefined && readDedupRecord(stored).expires === expires) this.#records.remove([userId, key]);
     }
     return due.length;
   }
