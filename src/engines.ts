@@ -5,6 +5,7 @@ import { embeddedEngines, type Engines } from './engine/engines.js';
 import { MemoryBroker } from './engine/memory/broker.js';
 import { MemoryInbox } from './engine/memory/inbox.js';
 import { MemoryPresenceStore } from './engine/memory/presence.js';
+import { JournalInbox } from './engine/journal/inbox.js';
 import { LmdbInbox } from './engine/lmdb/inbox.js';
 import { LmdbGroupHistory } from './engine/lmdb/history.js';
 import { LmdbPresenceStore } from './engine/lmdb/presence.js';
@@ -23,9 +24,14 @@ export async function createEngines(config: Config, nodeId: string, log: Logger)
   switch (config.offline.engine) {
     case 'memory':
       return embeddedEngines(new MemoryBroker(), new MemoryInbox(inboxOptions), new MemoryPresenceStore());
+    case 'journal':
     case 'lmdb': {
       mkdirSync(config.offline.path, { recursive: true });
-      const inbox = await LmdbInbox.open({ ...inboxOptions, path: config.offline.path, fsync: config.offline.fsync, commitWindowMs: config.offline.commitWindow });
+      const durability = { path: config.offline.path, fsync: config.offline.fsync, commitWindowMs: config.offline.commitWindow };
+      const inboxLog = log.child({ module: 'inbox' });
+      const inbox = config.offline.engine === 'journal'
+        ? await JournalInbox.open({ ...inboxOptions, ...durability, warn: (message, err) => inboxLog.warn({ err }, message) })
+        : await LmdbInbox.open({ ...inboxOptions, ...durability });
       const presence = await LmdbPresenceStore.open({ path: config.offline.path });
       const history = await LmdbGroupHistory.open({ path: config.offline.path });
       return embeddedEngines(new MemoryBroker(), inbox, presence, history);

@@ -54,7 +54,7 @@ const EXPECTED_DEFAULTS = {
   compression: { enable: false },
   log: { level: 'info' },
   presence: { offlineGrace: 5000, maxWatch: 1000, groupEvents: false },
-  offline: { engine: 'lmdb', path: './data', maxPerUser: 1000, ttl: 7 * 86_400_000, fsync: true, commitWindow: 3 },
+  offline: { engine: 'journal', path: './data', maxPerUser: 1000, ttl: 7 * 86_400_000, fsync: true, commitWindow: 3 },
   redis: undefined,
   cluster: { nodeLease: 15000, nodeId: undefined },
   monitor: { enable: true, interval: 10000 },

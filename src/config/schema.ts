@@ -244,7 +244,7 @@ export const SECTIONS: { readonly [K in Exclude<keyof Settings, 'server'>]-?: Sp
   offline: {
     key: 'Offline',
     fields: {
-      engine: leaf('Engine', 'lmdb', oneOf(OFFLINE_ENGINES)),
+      engine: leaf('Engine', 'journal', oneOf(OFFLINE_ENGINES)),
       path: leaf('Path', './data', nonEmpty),
       maxPerUser: leaf('MaxPerUser', 1000, int(1, 1_000_000)),
       ttl: leaf('TTL', 7 * DAY, duration(100, 3650 * DAY)),

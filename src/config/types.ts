@@ -20,7 +20,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const PER_USER_POLICIES = ['reject', 'evict-oldest'] as const;
 export type PerUserPolicy = (typeof PER_USER_POLICIES)[number];
 
-export const OFFLINE_ENGINES = ['lmdb', 'memory'] as const;
+export const OFFLINE_ENGINES = ['journal', 'lmdb', 'memory'] as const;
 export type OfflineEngine = (typeof OFFLINE_ENGINES)[number];
 
 export const REDIS_TYPES = ['node', 'cluster'] as const;
@@ -219,24 +219,32 @@ export interface PresenceConfig {
 
 /** The durable inbox for users who are offline. */
 export interface OfflineConfig {
-  /** Default "lmdb" (durable, on disk). "memory" is lost on restart: for tests and development. */
+  /**
+   * Default "journal": durable, on disk, an append-only log replayed at start (its
+   * state, every stored message included, is held in memory). "lmdb": durable, on disk
+   * in a B-tree (costs more CPU and latency per message, holds stored messages on disk
+   * rather than in memory). "memory" is lost on restart: for tests and development.
+   * Switching from lmdb to journal imports the LMDB inbox found in `path` once.
+   */
   readonly engine: OfflineEngine;
-  /** Default "./data". Directory of the LMDB files, relative to the working directory. */
+  /** Default "./data". Directory of the inbox's files (and LMDB's presence and history files), relative to the working directory. */
   readonly path: string;
   /** Default 1000. Messages kept per user (1..1,000,000); the oldest are dropped beyond it. */
   readonly maxPerUser: number;
   /** Default 604800000 (7d). Stored messages older than this are dropped. */
   readonly ttl: number;
   /**
-   * Default true. LMDB engine: acknowledge a stored message only after its commit is
-   * fsynced, so it survives a power loss or OS crash. With false, the ack follows the
-   * commit and the fsync comes right after: a stored message still survives a crash of
-   * the gateway (kill -9), and latency no longer includes the disk's flush.
+   * Default true. Journal and LMDB engines: acknowledge a stored message only once it
+   * is on the disk, so it survives a power loss or OS crash. With false, the ack
+   * follows the write to the OS (journal) or the commit (LMDB, whose fsync comes right
+   * after): a stored message still survives a crash of the gateway (kill -9), and
+   * latency no longer includes the disk's flush.
    */
   readonly fsync: boolean;
   /**
-   * Default 3 (ms; 0..1s). LMDB engine: how long an append waits for others to share
-   * its commit (one write and fsync for all of them). Longer: less CPU per message at
+   * Default 3 (ms; 0..1s). Journal and LMDB engines: how long an append waits for
+   * others to share its write (one synchronous write, or one commit and fsync, for all
+   * of them). Longer: less CPU per message at
    * light and moderate load, and the sender's ack (never the recipient's delivery)
    * later by up to that much. 0: commit on the next event-loop turn.
    */

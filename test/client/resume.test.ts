@@ -10,7 +10,7 @@ t.test('1,000 direct messages arrive exactly once and in order while the gateway
   const port = await freePort();
   const settings = {
     Port: port,
-    Offline: { Engine: 'lmdb', Path: tempDir(t, 'switchboard-resume-') },
+    Offline: { Engine: 'journal', Path: tempDir(t, 'switchboard-resume-') },
     Limits: { RateLimit: { MessagesPerSecond: 100_000, Burst: 100_000 } },
   };
   let gw: GatewayProcess = await spawnGateway(t, settings);

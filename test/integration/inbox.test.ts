@@ -89,9 +89,9 @@ t.test('TTL expiry removes old messages and reports them', async (t) => {
   await Promise.all([a.close(), d.close()]);
 });
 
-t.test('crash: 1000 stored messages survive SIGKILL and are delivered in order after restart', async (t) => {
+for (const engine of ['journal', 'lmdb']) t.test(`crash (${engine}): 1000 stored messages survive SIGKILL and are delivered in order after restart`, async (t) => {
   const dataDir = tempDir(t, 'switchboard-crash-');
-  const settings = { Offline: { Engine: 'lmdb', Path: dataDir }, Limits: { RateLimit: { MessagesPerSecond: 100000, Burst: 100000 } } };
+  const settings = { Offline: { Engine: engine, Path: dataDir }, Limits: { RateLimit: { MessagesPerSecond: 100000, Burst: 100000 } } };
   const first = await spawnGateway(t, settings);
   const senders = await Promise.all([0, 1, 2, 3].map(async (i) => TestClient.connect(first.url, { token: await token({ sub: `sender${i}` }), format: 'msgpack' })));
   const users = ['u0', 'u1', 'u2', 'u3', 'u4'];

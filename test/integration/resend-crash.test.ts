@@ -4,9 +4,9 @@ import { TestClient } from '../helpers/client.js';
 import { tempDir } from '../helpers/gateway.js';
 import { token } from '../helpers/tokens.js';
 
-t.test('a direct message resent after the gateway was killed (SIGKILL) and restarted gets the original mid, and one copy', async (t) => {
+for (const engine of ['journal', 'lmdb']) t.test(`${engine}: a direct message resent after the gateway was killed (SIGKILL) and restarted gets the original mid, and one copy`, async (t) => {
   const dir = tempDir(t, 'switchboard-resend-');
-  const settings = { Offline: { Engine: 'lmdb', Path: dir } };
+  const settings = { Offline: { Engine: engine, Path: dir } };
   const first = await spawnGateway(t, settings);
   const sender = await TestClient.connect(first.url, { token: await token({ sub: 'sam' }) });
   const ack = await sender.request({ type: 'message', id: 'order-77', data: { to: 'rita', content: { order: 77 } } });

@@ -3,7 +3,7 @@ import { spawnGateway } from '../helpers/process.js';
 import { TestClient, type Frame } from '../helpers/client.js';
 import { tempDir } from '../helpers/gateway.js';
 import { token } from '../helpers/tokens.js';
-import { LmdbInbox } from '../../src/engine/lmdb/inbox.js';
+import { JournalInbox } from '../../src/engine/journal/inbox.js';
 
 // Ten gateway processes in a row: more than the default per-file timeout.
 t.setTimeout(400_000);
@@ -12,7 +12,7 @@ t.test('SIGTERM during a stream of direct messages: every frame is answered, not
   const runs = 10;
   for (let run = 1; run <= runs; run++) {
     const dir = tempDir(t, 'switchboard-shutdown-');
-    const proc = await spawnGateway(t, { Offline: { Engine: 'lmdb', Path: dir, MaxPerUser: 100_000, Fsync: false }, Limits: { RateLimit: { MessagesPerSecond: 100_000, Burst: 100_000 } }, ShutdownTimeout: '5s' });
+    const proc = await spawnGateway(t, { Offline: { Engine: 'journal', Path: dir, MaxPerUser: 100_000, Fsync: false }, Limits: { RateLimit: { MessagesPerSecond: 100_000, Burst: 100_000 } }, ShutdownTimeout: '5s' });
     const sender = await TestClient.connect(proc.url, { token: await token({ sub: 'busy' }), format: 'msgpack' });
     // Sends as fast as answers allow (up to 200 outstanding), 3,000 in all, and stops
     // sending at the SIGTERM: every frame written before it must be answered.
@@ -51,7 +51,7 @@ t.test('SIGTERM during a stream of direct messages: every frame is answered, not
     const acked = new Set([...answers.values()].filter((f) => f.type === 'ack').map((f) => f.id));
 
     // What was stored: open the stopped gateway's inbox file and read the recipient's entries.
-    const inbox = await LmdbInbox.open({ path: dir, maxPerUser: 100_000, ttlMs: 86_400_000 });
+    const inbox = await JournalInbox.open({ path: dir, maxPerUser: 100_000, ttlMs: 86_400_000 });
     const stored = (await inbox.read('sink', 0, 100_000)).map((e) => e.content as string);
     await inbox.close();
     t.same(stored.filter((id) => !acked.has(id)), [], `run ${run}: every stored message was acknowledged to its sender (${stored.length} stored)`);
