@@ -85,7 +85,7 @@ t.test('quick mode on a tiny size produces a sane report', async (t) => {
   if (gatewayBuilt) {
     const h = get('http', 'gateway');
     t.equal(h.status, 'ok', `http × gateway runs against the push route: ${h.reason ?? ''}`);
-    t.ok((h.figures.requests_per_s as number) > 0 && (h.figures.lmdb_requests_per_s as number) > 0, 'memory and LMDB inbox figures');
+    t.ok((h.figures.requests_per_s as number) > 0 && (h.figures.durable_requests_per_s as number) > 0, 'memory and default durable inbox figures');
     t.equal(h.figures.non2xx, 0, 'every push answered 2xx');
   }
   // http and cluster either ran or say why not: never a silent gap.

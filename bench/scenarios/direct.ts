@@ -12,7 +12,8 @@
  *
  * The gateway then runs those rates once more with the memory inbox engine (the
  * `memory_` figures), so the report tells the gateway's own cost from the durable
- * inbox's (an LMDB commit per batch of appends, fsynced before the sender's ack). Not
+ * inbox's (one synchronous write per batch of appends before the sender's ack: the
+ * journal's since 1 Dec 2026 06:30 UTC, an LMDB commit and fsync before). Not
  * with --quick (the smoke check stays short) nor against --url (the bench cannot
  * restart that gateway with another engine).
  */
@@ -114,7 +115,7 @@ export const direct: Scenario = {
     if (target.name !== 'gateway' || !runsMemoryInbox(ctx.opts)) return outcome;
     // The same gateway with the memory inbox: what the durable inbox costs (see the file comment).
     const memoryRates = quotedRates(ctx.opts);
-    // Its failure leaves the LMDB figures standing, with a note saying why these are missing.
+    // Its failure leaves the durable inbox's figures standing, with a note saying why these are missing.
     const memory = await stepsAgainst(ctx, target, memoryRates, 'gateway direct (memory inbox)', { SWITCHBOARD_OFFLINE__ENGINE: 'memory' }).catch(
       (err: unknown): StepsRun => ({ status: 'failed', reason: err instanceof Error ? err.message : String(err), figures: {}, notes: [] }),
     );
