@@ -6,7 +6,7 @@ import t from 'tap';
 import { LmdbInbox, INBOX_FILE } from '../../src/engine/lmdb/inbox.js';
 import { JournalInbox } from '../../src/engine/journal/inbox.js';
 import { MemoryInbox } from '../../src/engine/memory/inbox.js';
-import { LEGACY_EPOCH, type Inbox } from '../../src/engine/inbox.js';
+import { LEGACY_EPOCH, type Inbox, type InboxOptions } from '../../src/engine/inbox.js';
 import { inboxContract } from './inbox.contract.js';
 
 inboxContract(t, 'memory', async (opts, clock) => {
@@ -23,13 +23,13 @@ inboxContract(t, 'memory', async (opts, clock) => {
   };
 });
 
-/** LmdbInbox in a fresh directory; `commitWindowMs` as LmdbInbox.open takes it. */
-function lmdbFactory(commitWindowMs: number): Parameters<typeof inboxContract>[2] {
+/** An inbox kept in a fresh directory, opened (and reopened) by `open`. */
+function onDisk(prefix: string, open: (opts: InboxOptions, clock: () => number, dir: string) => Promise<Inbox>): Parameters<typeof inboxContract>[2] {
   return async (opts, clock) => {
-    const dir = mkdtempSync(join(tmpdir(), 'switchboard-inbox-'));
+    const dir = mkdtempSync(join(tmpdir(), prefix));
     let current: Inbox;
     try {
-      current = await LmdbInbox.open({ ...opts, path: dir, commitWindowMs }, clock);
+      current = await open(opts, clock, dir);
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
       throw err;
@@ -38,7 +38,7 @@ function lmdbFactory(commitWindowMs: number): Parameters<typeof inboxContract>[2
       inbox: current,
       reopen: async () => {
         await current.close();
-        current = await LmdbInbox.open({ ...opts, path: dir, commitWindowMs }, clock);
+        current = await open(opts, clock, dir);
         return current;
       },
       cleanup: async () => {
@@ -49,32 +49,11 @@ function lmdbFactory(commitWindowMs: number): Parameters<typeof inboxContract>[2
   };
 }
 
-/** JournalInbox in a fresh directory; `commitWindowMs` as JournalInbox.open takes it. */
-function journalFactory(commitWindowMs: number, compactMinBytes?: number): Parameters<typeof inboxContract>[2] {
-  return async (opts, clock) => {
-    const dir = mkdtempSync(join(tmpdir(), 'switchboard-journal-'));
-    const open = (): Promise<JournalInbox> => JournalInbox.open({ ...opts, path: dir, commitWindowMs, compactMinBytes }, clock);
-    let current: JournalInbox;
-    try {
-      current = await open();
-    } catch (err) {
-      rmSync(dir, { recursive: true, force: true });
-      throw err;
-    }
-    return {
-      inbox: current,
-      reopen: async () => {
-        await current.close();
-        current = await open();
-        return current;
-      },
-      cleanup: async () => {
-        await current.close();
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  };
-}
+const lmdbFactory = (commitWindowMs: number): Parameters<typeof inboxContract>[2] =>
+  onDisk('switchboard-inbox-', (opts, clock, path) => LmdbInbox.open({ ...opts, path, commitWindowMs }, clock));
+
+const journalFactory = (commitWindowMs: number, compactMinBytes?: number): Parameters<typeof inboxContract>[2] =>
+  onDisk('switchboard-journal-', (opts, clock, path) => JournalInbox.open({ ...opts, path, commitWindowMs, compactMinBytes }, clock));
 
 inboxContract(t, 'journal', journalFactory(0));
 inboxContract(t, 'journal, 3 ms commit window', journalFactory(3));

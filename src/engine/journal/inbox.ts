@@ -1,15 +1,7 @@
-import type { AppendOptions, AppendResult, Inbox, InboxEntry, InboxOptions, NewInboxEntry } from '../inbox.js';
-import {
-  checkAppendOptions,
-  checkCount,
-  checkEntry,
-  checkEpoch,
-  checkOptions,
-  checkUserId,
-  closedError,
-  newEpoch,
-} from '../inbox-rules.js';
+import type { InboxOptions } from '../inbox.js';
+import { checkOptions } from '../inbox-rules.js';
 import { InboxState, pruneDedup } from '../inbox-state.js';
+import { StateInbox } from '../state-inbox.js';
 import { checkCommitWindow } from '../lmdb/group-commit.js';
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -49,38 +41,36 @@ export interface JournalInboxOptions extends InboxOptions {
  * append waits `commitWindowMs` for others to share its write; acks, takeDropped and
  * sweeps wait up to LAZY_DELAY_MS (journal.ts) for an append to ride with.
  *
- * Ordering and atomicity: each call changes the state in memory synchronously, in
- * call order, and queues its record in the same order, so the file replays to the
- * same state. Seqs are assigned at call time and `onAssigned` is called before the
- * record is durable.
- *
- * Visibility: read, lastSeq and takeDropped see every call made so far, written or
- * not (a replay read can return an entry whose append is still being written). A
- * resend found by `dedup` resolves only once the original's record is durable.
+ * Ordering, atomicity, copying and visibility are StateInbox's: each call changes the
+ * state in memory synchronously, in call order, and queues its record in the same
+ * order, so the file replays to the same state. Seqs are assigned at call time and
+ * `onAssigned` is called before the record is durable; a replay read can return an
+ * entry whose append is still being written.
  *
  * Failure: when a batch cannot be written (a full disk), its appends and every call
  * queued after it reject, and the state is rebuilt from what the files hold; seqs
  * handed out meanwhile stay burnt (the counters never go back).
  *
  * Memory: every unacknowledged entry and every de-duplication record in force is in
- * the heap (the MaxPerUser and TTL limits bound it). `content` is deep-copied on
- * append; entries returned by read and ack share it with the store (read-only).
+ * the heap (the MaxPerUser and TTL limits bound it).
  */
-export class JournalInbox implements Inbox {
+export class JournalInbox extends StateInbox {
   readonly #opts: InboxOptions;
-  readonly #clock: () => number;
   readonly #warn: (message: string, err?: Error) => void;
-  #state: InboxState;
   #journal!: Journal;
   #compactor!: Compactor;
-  #closing: Promise<void> | undefined;
-  readonly publishesLive = false;
 
   private constructor(opts: InboxOptions, clock: () => number, warn: (message: string, err?: Error) => void) {
+    // Not async: an entry whose content msgpack refuses throws before the state changes.
+    super(opts, clock, {
+      append: (userId, epoch, seq, now, entry, dedup) => this.#write(appendRecord(userId, epoch, seq, now, entry, dedup), true),
+      ack: (userId, upTo, now, epoch) => this.#write(ackRecord(userId, upTo, now, epoch), false),
+      take: (userId, now) => this.#write(takeRecord(userId, now), false),
+      sweep: (now) => this.#write(sweepRecord(now), false),
+      flushed: () => this.#journal.flushed(),
+    });
     this.#opts = opts;
-    this.#clock = clock;
     this.#warn = warn;
-    this.#state = new InboxState(opts);
   }
 
   /** Opens (creating when missing) the journal in `path` and replays it. Throws a RangeError for bad options. */
@@ -99,7 +89,7 @@ export class JournalInbox implements Inbox {
     });
     inbox.#journal = journal;
     try {
-      inbox.#state = replay(inboxOpts, payloads, clock());
+      inbox.state = replay(inboxOpts, payloads, clock());
       const legacy = join(path, LMDB_INBOX_FILE);
       if (existsSync(legacy)) {
         if (created) await inbox.#importLmdb(legacy, clock());
@@ -128,100 +118,17 @@ export class JournalInbox implements Inbox {
     this.#journal.installSnapshot(gen, snapTemp(this.#journal.dir, gen));
     renameSync(file, `${file}.imported`);
     rmSync(`${file}-lock`, { force: true });
-    this.#state = state;
+    this.state = state;
     let entries = 0;
     for (const box of state.users.values()) entries += box.entries.length;
     this.#warn(`inbox journal: imported ${state.users.size} users and ${entries} stored messages from ${file}, now renamed ${file}.imported`);
   }
 
-  /** `options.live` is ignored (publishesLive is false): the caller publishes, from `options.onAssigned` if it likes. */
-  async append(userId: string, entry: NewInboxEntry, options?: AppendOptions): Promise<AppendResult> {
-    this.#checkOpen();
-    checkUserId(userId);
-    checkEntry(entry);
-    checkAppendOptions(options);
-    const now = this.#clock();
-    const dedup = options?.dedup;
-    if (dedup) {
-      const duplicate = this.#state.duplicate(userId, dedup.key, dedup.ttlMs, now);
-      if (duplicate) {
-        // The original may still be on its way to the disk: answer as durably as it is stored.
-        await this.#journal.flushed();
-        return duplicate;
-      }
-    }
-    const existing = this.#state.users.get(userId);
-    const epoch = existing?.epoch ?? newEpoch();
-    const seq = (existing?.last ?? 0) + 1;
-    // Encoded before the state changes: content msgpack refuses throws here and leaves no trace.
-    const record = appendRecord(userId, epoch, seq, now, entry, dedup);
-    // Copied, so a caller changing its object afterwards cannot change the stored message.
-    const content: unknown = typeof entry.content === 'object' && entry.content !== null ? structuredClone(entry.content) : entry.content;
-    const box = existing ?? this.#state.open(userId, epoch);
-    const dropped = this.#state.put(box, seq, { ...entry, content }, dedup, now);
-    const written = this.#write(record, true);
-    options?.onAssigned?.(seq, epoch);
-    await written;
-    return { seq, epoch, dropped };
-  }
-
-  async read(userId: string, after: number, limit: number): Promise<InboxEntry[]> {
-    this.#checkOpen();
-    checkUserId(userId);
-    checkCount('after', after);
-    checkCount('limit', limit);
-    return this.#state.read(userId, after, limit, this.#clock());
-  }
-
-  /** Expired entries inside the acknowledged range are removed too, but counted as dropped, not returned. */
-  async ack(userId: string, upTo: number, epoch?: string): Promise<InboxEntry[]> {
-    this.#checkOpen();
-    checkUserId(userId);
-    checkCount('upTo', upTo);
-    checkEpoch(epoch);
-    const box = this.#state.users.get(userId);
-    const before = box?.entries.length ?? 0;
-    const now = this.#clock();
-    const removed = this.#state.ack(userId, upTo, epoch, now);
-    // Nothing removed (an ack repeated, or naming another epoch): nothing to write.
-    if ((box?.entries.length ?? 0) === before) return removed;
-    await this.#write(ackRecord(userId, upTo, now, epoch), false);
-    return removed;
-  }
-
-  /** See InboxState.takeDropped for how expiry is checked. Writes only when there is something to take. */
-  async takeDropped(userId: string): Promise<number> {
-    this.#checkOpen();
-    checkUserId(userId);
-    const now = this.#clock();
-    if (!this.#state.hasDropped(userId, now)) return 0;
-    const n = this.#state.takeDropped(userId, now);
-    await this.#write(takeRecord(userId, now), false);
-    return n;
-  }
-
-  async lastSeq(userId: string): Promise<number> {
-    this.#checkOpen();
-    checkUserId(userId);
-    return this.#state.users.get(userId)?.last ?? 0;
-  }
-
-  async sweep(now: number = this.#clock()): Promise<number> {
-    this.#checkOpen();
-    if (typeof now !== 'number' || Number.isNaN(now)) throw new RangeError('inbox: sweep(now) needs a number');
-    const removed = this.#state.sweep(now);
-    if (removed > 0) await this.#write(sweepRecord(now), false);
-    return removed;
-  }
-
-  /** Stops accepting calls, abandons a compaction under way, writes what is queued, closes the files. Idempotent. */
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
-      await this.#compactor.close();
-      await this.#journal.close();
-      this.#state.users.clear();
-    })();
-    return this.#closing;
+  /** Abandons a compaction under way, writes what is queued, closes the files. */
+  protected override async release(): Promise<void> {
+    await this.#compactor.close();
+    await this.#journal.close();
+    await super.release();
   }
 
   /** Resolves when the compaction under way (if any) has finished: for tests. */
@@ -243,15 +150,15 @@ export class JournalInbox implements Inbox {
    */
   #rebuild(err: Error): void {
     this.#warn('inbox journal: a write failed; the appends in it and after it were refused, and the state was reloaded from disk', err);
-    const counters = new Map(Array.from(this.#state.users, ([userId, box]) => [userId, { epoch: box.epoch, last: box.last }]));
+    const counters = new Map(Array.from(this.state.users, ([userId, box]) => [userId, { epoch: box.epoch, last: box.last }]));
     let state: InboxState;
     try {
-      state = replay(this.#opts, this.#journal.load(), this.#clock());
+      state = replay(this.#opts, this.#journal.load(), this.clock());
     } catch (loadErr) {
       this.#warn('inbox journal: could not reload the state after a failed write; keeping the state in memory', loadErr as Error);
       return;
     }
-    this.#state = state;
+    this.state = state;
     for (const [userId, { epoch, last }] of counters) {
       const box = state.users.get(userId) ?? state.open(userId, epoch);
       if (box.epoch === epoch && box.last >= last) continue;
@@ -264,10 +171,6 @@ export class JournalInbox implements Inbox {
       this.#journal.write(userRecord(userId, epoch, last, box.dropped), false).catch((restateErr: Error) =>
         this.#warn(`inbox journal: could not restate the counter of ${JSON.stringify(userId)}`, restateErr));
     }
-  }
-
-  #checkOpen(): void {
-    if (this.#closing) throw closedError();
   }
 }
 
