@@ -140,19 +140,30 @@ export class InboxState {
     return box.dropped > 0 || (oldest !== undefined && isExpired(oldest.timestamp, now, this.#opts.ttlMs));
   }
 
-  /** Removes every user's expired entries (counting them as dropped) and expired de-duplication records; returns how many entries. */
-  sweep(now: number): number {
+  /**
+   * Removes every user's expired entries (counting them as dropped) and expired
+   * de-duplication records; returns how many entries. `beforeChange` is called with
+   * each user whose entries are about to be removed.
+   */
+  sweep(now: number, beforeChange?: (userId: string) => void): number {
     let total = 0;
-    for (const box of this.users.values()) {
-      total += this.#expire(box, now);
+    for (const [userId, box] of this.users) {
+      if (this.#hasExpired(box, now)) {
+        beforeChange?.(userId);
+        total += this.#expire(box, now);
+      }
       pruneDedup(box.dedup, now);
     }
     return total;
   }
 
+  #hasExpired(box: UserBox, now: number): boolean {
+    return box.entries.some((e) => isExpired(e.timestamp, now, this.#opts.ttlMs));
+  }
+
   /** Removes the box's expired entries, counting them as dropped; returns how many. */
   #expire(box: UserBox, now: number): number {
-    if (box.entries.length === 0 || !box.entries.some((e) => isExpired(e.timestamp, now, this.#opts.ttlMs))) return 0;
+    if (!this.#hasExpired(box, now)) return 0;
     const kept = box.entries.filter((e) => !isExpired(e.timestamp, now, this.#opts.ttlMs));
     const removed = box.entries.length - kept.length;
     box.entries = kept;

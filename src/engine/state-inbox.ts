@@ -16,6 +16,8 @@ export interface InboxRecorder {
   sweep(now: number): Promise<void>;
   /** Resolves once everything recorded so far is durable. */
   flushed(): Promise<void>;
+  /** Called before anything changes the box of `userId` (a snapshot under way may need it as it was). */
+  touch(userId: string): void;
 }
 
 /**
@@ -65,6 +67,7 @@ export class StateInbox implements Inbox {
     const existing = this.state.users.get(userId);
     const epoch = existing?.epoch ?? newEpoch();
     const seq = (existing?.last ?? 0) + 1;
+    this.#recorder?.touch(userId);
     const recorded = this.#recorder?.append(userId, epoch, seq, now, entry, dedup);
     const box = existing ?? this.state.open(userId, epoch);
     const dropped = this.state.put(box, seq, { ...entry, content }, dedup, now);
@@ -90,6 +93,7 @@ export class StateInbox implements Inbox {
     const box = this.state.users.get(userId);
     const before = box?.entries.length ?? 0;
     const now = this.clock();
+    if (before > 0) this.#recorder?.touch(userId);
     const removed = this.state.ack(userId, upTo, epoch, now);
     // Nothing removed (an ack repeated, or naming another epoch): nothing to record.
     if ((box?.entries.length ?? 0) !== before) await this.#recorder?.ack(userId, upTo, now, epoch);
@@ -102,6 +106,7 @@ export class StateInbox implements Inbox {
     checkUserId(userId);
     const now = this.clock();
     if (!this.state.hasDropped(userId, now)) return 0;
+    this.#recorder?.touch(userId);
     const n = this.state.takeDropped(userId, now);
     await this.#recorder?.take(userId, now);
     return n;
@@ -116,7 +121,7 @@ export class StateInbox implements Inbox {
   async sweep(now: number = this.clock()): Promise<number> {
     this.#checkOpen();
     if (typeof now !== 'number' || Number.isNaN(now)) throw new RangeError('inbox: sweep(now) needs a number');
-    const removed = this.state.sweep(now);
+    const removed = this.state.sweep(now, this.#recorder ? (userId) => this.#recorder!.touch(userId) : undefined);
     if (removed > 0) await this.#recorder?.sweep(now);
     return removed;
   }

@@ -187,3 +187,39 @@ t.test('an LMDB inbox in the directory is taken over once, with its counters, en
   t.equal(await inbox.takeDropped('u'), 0, 'after a reopen: the trimmed count was taken');
   t.equal((await inbox.append('u', entry(6))).seq, 6, 'after a reopen: the counter goes on');
 });
+
+t.test('a snapshot written while the state keeps changing replays to the same state', async (t) => {
+  const dir = tempDir(t);
+  let now = 1_000_000;
+  const opts = { maxPerUser: 3, ttlMs: 60_000, path: dir, compactMinBytes: 64 * 1024 };
+  let inbox = await JournalInbox.open(opts, () => now);
+  const USERS = 2_000;
+  const users = Array.from({ length: USERS }, (_, i) => `user${i}`);
+  let snapshots = 0;
+  for (let round = 0; round < 6; round++) {
+    // Every user gets a message (with a resend record); some acknowledge, some overflow.
+    await Promise.all(users.map((u, i) => inbox.append(u, { ...entry(round * USERS + i), timestamp: now }, { dedup: { key: `r${round}`, ttlMs: 30_000 } })));
+    await Promise.all(users.filter((_, i) => i % 3 === round % 3).map((u) => inbox.ack(u, round)));
+    await Promise.all(users.filter((_, i) => i % 5 === 0).map((u) => inbox.takeDropped(u)));
+    if (round === 3) {
+      now += 50_000; // the first rounds' entries expire during the next snapshots
+      await inbox.sweep();
+    }
+    now += 2_000;
+    snapshots = readdirSync(dir).filter((name) => name.endsWith('.snap')).length || snapshots;
+  }
+  await inbox.compacted();
+  const dump = async (): Promise<unknown[]> => Promise.all(users.map(async (u) => [u, await inbox.lastSeq(u), (await inbox.read(u, 0, 10)).map((e) => [e.seq, e.epoch, e.mid])]));
+  const before = await dump();
+  const dropped = await Promise.all(users.map((u) => inbox.takeDropped(u)));
+  const resend = await inbox.append('user7', { ...entry(0), timestamp: now }, { dedup: { key: 'r5', ttlMs: 30_000 } });
+  await inbox.close();
+  t.ok(readdirSync(dir).some((name) => name.endsWith('.snap')), 'snapshots were written');
+  t.ok(snapshots > 0, 'while the rounds went on');
+  inbox = await JournalInbox.open(opts, () => now);
+  t.teardown(() => inbox.close());
+  t.same(await dump(), before, 'every user as before: counters, entries, epochs');
+  t.same(await Promise.all(users.map((u) => inbox.takeDropped(u))), users.map(() => 0), 'dropped counts were taken before the reopen');
+  t.ok(dropped.some((n) => n > 0), 'and there were some');
+  t.same(await inbox.append('user7', { ...entry(0), timestamp: now }, { dedup: { key: 'r5', ttlMs: 30_000 } }), resend, 'resend records survive');
+});

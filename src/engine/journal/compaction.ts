@@ -1,17 +1,16 @@
-import { open as openFile, readFile, rm } from 'node:fs/promises';
+import { open as openFile, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { InboxOptions } from '../inbox.js';
-import { InboxState } from '../inbox-state.js';
-import { logName, readLayout, snapName } from './files.js';
-import { frame, scan } from './frames.js';
+import type { InboxState } from '../inbox-state.js';
+import { snapName } from './files.js';
+import { frame } from './frames.js';
 import type { Journal } from './journal.js';
-import { applyRecord, boxRecords } from './records.js';
+import { boxRecords } from './records.js';
 
 /** The log is compacted once it is at least this large (and as large as the last snapshot). */
 export const COMPACT_MIN_BYTES = 64 * 1024 * 1024;
 
-/** Records replayed or encoded between two yields to the event loop. */
-const CHUNK = 2_000;
+/** Users written between two yields to the event loop. */
+const CHUNK = 500;
 
 /** Snapshot bytes gathered before they are written. */
 const WRITE_BYTES = 1024 * 1024;
@@ -24,69 +23,74 @@ export function snapTemp(dir: string, gen: number): string {
 }
 
 /**
- * Writes `state` as a snapshot of `gen` to its temp file (see snapTemp) and syncs it;
- * returns its size. `pause` is awaited every CHUNK records (it may throw to abandon the
- * snapshot, whose temp file is then removed). The caller renames it into place.
+ * One snapshot being written: the state as it was when the journal was cut, user by
+ * user. A user not yet written when something is about to change its box is written
+ * first (`touch`), so every user's records show the box as it was at the cut, while
+ * the state goes on changing; users created after the cut are not in it (the new log
+ * holds them).
  */
-export async function writeSnapshot(dir: string, gen: number, state: InboxState, now: number, pause: () => Promise<void>): Promise<number> {
-  const temp = snapTemp(dir, gen);
-  const file = await openFile(temp, 'w');
-  let bytes = 0;
-  let n = 0;
-  try {
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    for (const userId of state.users.keys()) {
-      for (const record of boxRecords(state, userId, now)) {
-        const framed = frame(record);
-        pending.push(framed);
-        pendingBytes += framed.length;
-        if (++n % CHUNK === 0) await pause();
-      }
-      if (pendingBytes >= WRITE_BYTES) {
-        await file.writev(pending);
-        bytes += pendingBytes;
-        pending = [];
-        pendingBytes = 0;
-      }
-    }
-    await file.writev(pending);
-    bytes += pendingBytes;
-    await file.datasync();
-  } catch (err) {
-    await file.close();
-    await rm(temp, { force: true });
-    throw err;
+class Snapshot {
+  readonly #state: InboxState;
+  readonly #now: number;
+  /** Users that existed at the cut and are not written yet. */
+  readonly remaining: Set<string>;
+  frames: Buffer[] = [];
+  bytes = 0;
+  written = 0;
+
+  constructor(state: InboxState, now: number) {
+    this.#state = state;
+    this.#now = now;
+    this.remaining = new Set(state.users.keys());
   }
-  await file.close();
-  return bytes;
+
+  /** Encodes the user's box as it is now (the caller ensures: as it was at the cut). */
+  take(userId: string): void {
+    this.remaining.delete(userId);
+    for (const record of boxRecords(this.#state, userId, this.#now)) {
+      const framed = frame(record);
+      this.frames.push(framed);
+      this.bytes += framed.length;
+    }
+  }
+
+  async flush(file: FileHandle): Promise<void> {
+    const frames = this.frames;
+    const bytes = this.bytes;
+    this.frames = [];
+    this.bytes = 0;
+    if (frames.length > 0) await file.writev(frames);
+    this.written += bytes;
+  }
 }
 
 /**
  * Keeps the journal's files in proportion to the state they hold. Once the current log
- * has grown past max(minBytes, the last snapshot's size), the journal starts a new
- * generation, and the state as of that moment is rebuilt from the files alone (the
- * previous snapshot and the logs before the new generation, replayed into a scratch
- * InboxState), written as a snapshot of the new generation, synced and renamed into
- * place; then the files it supersedes are removed. The inbox's live state is never
- * read, so the work can be spread over many turns (CHUNK records at a time) while
- * appends carry on into the new log. A crash at any point leaves either the old files
- * or the new snapshot, both complete. The snapshot's cost (reading and writing) is at
- * most the bytes logged since the last one, so it stays proportional to the writes.
+ * has grown past max(minBytes, the last snapshot's size), the journal is cut (the next
+ * records go to a new generation's log) and the state as of the cut is written as that
+ * generation's snapshot, CHUNK users per turn while appends carry on; once it is
+ * complete, synced, and everything before the cut is durable, it is renamed into place
+ * and the files it supersedes are removed. A crash at any point leaves either the old
+ * files or the new snapshot, both complete. Costs one encoding of what is stored per
+ * snapshot, at most as many bytes as were logged since the last one; holds at most
+ * about WRITE_BYTES of it in memory (plus users written early by `touch`).
  */
 export class Compactor {
   readonly #journal: Journal;
-  readonly #opts: InboxOptions;
+  readonly #state: () => InboxState;
   readonly #clock: () => number;
   readonly #minBytes: number;
   readonly #onError: (err: Error) => void;
   #threshold: number;
   #running: Promise<void> | undefined;
+  #snapshot: Snapshot | undefined;
+  #aborted: Error | undefined;
   #closing = false;
 
-  constructor(journal: Journal, opts: InboxOptions, clock: () => number, onError: (err: Error) => void, minBytes = COMPACT_MIN_BYTES) {
+  /** `state` returns the inbox's state (the inbox may replace it: see abort). */
+  constructor(journal: Journal, state: () => InboxState, clock: () => number, onError: (err: Error) => void, minBytes = COMPACT_MIN_BYTES) {
     this.#journal = journal;
-    this.#opts = opts;
+    this.#state = state;
     this.#clock = clock;
     this.#onError = onError;
     this.#minBytes = minBytes;
@@ -96,6 +100,7 @@ export class Compactor {
   /** Starts a compaction when the log has grown past the threshold and none is running. */
   check(): void {
     if (this.#running || this.#closing || this.#journal.size < this.#threshold) return;
+    this.#aborted = undefined;
     this.#running = this.#run()
       .catch((err: Error) => {
         // Tried again once the log has grown by another minBytes.
@@ -104,7 +109,20 @@ export class Compactor {
       })
       .finally(() => {
         this.#running = undefined;
+        this.#snapshot = undefined;
       });
+  }
+
+  /** Must be called before the box of `userId` changes in any way that a snapshot would show. */
+  touch(userId: string): void {
+    const snapshot = this.#snapshot;
+    if (snapshot !== undefined && snapshot.remaining.has(userId)) snapshot.take(userId);
+  }
+
+  /** Gives up the snapshot under way (the state it was taking was replaced). */
+  abort(reason: Error): void {
+    if (this.#running) this.#aborted = reason;
+    this.#snapshot = undefined;
   }
 
   /** Resolves when the compaction under way (if any) has finished. */
@@ -119,27 +137,58 @@ export class Compactor {
   }
 
   async #run(): Promise<void> {
-    const gen = await this.#journal.rotate();
     const dir = this.#journal.dir;
-    const layout = readLayout(dir);
-    const sources = [...(layout.base > 0 ? [snapName(layout.base)] : []), ...layout.logs.filter((g) => g < gen).map(logName)];
-    const state = new InboxState(this.#opts);
-    let n = 0;
-    for (const name of sources) {
-      const found = scan(await readFile(join(dir, name)));
-      if (found.damage !== undefined) throw new Error(`inbox journal: ${name} is damaged (${found.damage}); not compacted`);
-      for (const payload of found.payloads) {
-        applyRecord(state, payload);
-        if (++n % CHUNK === 0) await this.#yield();
+    const { gen, complete } = this.#journal.rotate();
+    // Handled below; until then a failure before the cut must not go unhandled.
+    complete.catch(() => {});
+    const snapshot = new Snapshot(this.#state(), this.#clock());
+    this.#snapshot = snapshot;
+    const temp = snapTemp(dir, gen);
+    const file = await openFile(temp, 'w');
+    try {
+      let n = 0;
+      for (const userId of snapshot.remaining) {
+        snapshot.take(userId);
+        if (++n % CHUNK !== 0) continue;
+        if (snapshot.bytes >= WRITE_BYTES) await snapshot.flush(file);
+        else await nextTurn();
+        this.#check();
       }
+      this.#snapshot = undefined;
+      await snapshot.flush(file);
+      await file.datasync();
+      await complete;
+      this.#check();
+    } catch (err) {
+      this.#snapshot = undefined;
+      await file.close();
+      await rm(temp, { force: true });
+      throw err;
     }
-    const bytes = await writeSnapshot(dir, gen, state, this.#clock(), () => this.#yield());
-    this.#journal.installSnapshot(gen, snapTemp(dir, gen));
-    this.#threshold = Math.max(this.#minBytes, bytes);
+    await file.close();
+    this.#journal.installSnapshot(gen, temp);
+    this.#threshold = Math.max(this.#minBytes, snapshot.written);
   }
 
-  async #yield(): Promise<void> {
-    await nextTurn();
+  #check(): void {
+    if (this.#aborted) throw this.#aborted;
     if (this.#closing) throw new Error('inbox journal: compaction abandoned at close');
+  }
+}
+
+/** Writes all of `state` as the snapshot of `gen` to its temp file (snapTemp) and syncs it; the caller renames it into place. */
+export async function writeSnapshot(dir: string, gen: number, state: InboxState, now: number): Promise<void> {
+  const snapshot = new Snapshot(state, now);
+  const temp = snapTemp(dir, gen);
+  const file = await openFile(temp, 'w');
+  try {
+    for (const userId of snapshot.remaining) {
+      snapshot.take(userId);
+      if (snapshot.bytes >= WRITE_BYTES) await snapshot.flush(file);
+    }
+    await snapshot.flush(file);
+    await file.datasync();
+  } finally {
+    await file.close();
   }
 }

@@ -58,7 +58,7 @@ export class JournalInbox extends StateInbox {
   readonly #opts: InboxOptions;
   readonly #warn: (message: string, err?: Error) => void;
   #journal!: Journal;
-  #compactor!: Compactor;
+  #compactor: Compactor | undefined;
 
   private constructor(opts: InboxOptions, clock: () => number, warn: (message: string, err?: Error) => void) {
     // Not async: an entry whose content msgpack refuses throws before the state changes.
@@ -68,6 +68,7 @@ export class JournalInbox extends StateInbox {
       take: (userId, now) => this.#write(takeRecord(userId, now), false),
       sweep: (now) => this.#write(sweepRecord(now), false),
       flushed: () => this.#journal.flushed(),
+      touch: (userId) => this.#compactor?.touch(userId),
     });
     this.#opts = opts;
     this.#warn = warn;
@@ -80,16 +81,18 @@ export class JournalInbox extends StateInbox {
     if (typeof path !== 'string' || path.length === 0) throw new RangeError('JournalInbox.open needs a non-empty directory path');
     checkCommitWindow(commitWindowMs);
     const inbox = new JournalInbox(inboxOpts, clock, warn);
-    const { journal, payloads, created } = Journal.open(path, {
+    const state = new InboxState(inboxOpts);
+    const { journal, created } = Journal.open(path, {
       fsync,
       commitWindowMs,
       writev,
       onFailure: (err) => inbox.#rebuild(err),
       onTornTail: (file, damage) => warn(`inbox journal: cut a torn record (${damage}) off the end of ${file}, left by a crash mid-write`),
-    });
+    }, (payload) => applyRecord(state, payload));
+    settle(state, clock());
+    inbox.state = state;
     inbox.#journal = journal;
     try {
-      inbox.state = replay(inboxOpts, payloads, clock());
       const legacy = join(path, LMDB_INBOX_FILE);
       if (existsSync(legacy)) {
         if (created) await inbox.#importLmdb(legacy, clock());
@@ -101,7 +104,7 @@ export class JournalInbox extends StateInbox {
       if (created) rmSync(join(path, logName(journal.generation)), { force: true });
       throw err;
     }
-    inbox.#compactor = new Compactor(journal, inboxOpts, clock, (err) => warn('inbox journal: compaction failed; the log keeps growing until the next try', err), compactMinBytes);
+    inbox.#compactor = new Compactor(journal, () => inbox.state, clock, (err) => warn('inbox journal: compaction failed; the log keeps growing until the next try', err), compactMinBytes);
     return inbox;
   }
 
@@ -114,7 +117,7 @@ export class JournalInbox extends StateInbox {
     const state = new InboxState(this.#opts);
     await exportLmdbInbox(file, state);
     const gen = this.#journal.generation;
-    await writeSnapshot(this.#journal.dir, gen, state, now, async () => {});
+    await writeSnapshot(this.#journal.dir, gen, state, now);
     this.#journal.installSnapshot(gen, snapTemp(this.#journal.dir, gen));
     renameSync(file, `${file}.imported`);
     rmSync(`${file}-lock`, { force: true });
@@ -126,20 +129,20 @@ export class JournalInbox extends StateInbox {
 
   /** Abandons a compaction under way, writes what is queued, closes the files. */
   protected override async release(): Promise<void> {
-    await this.#compactor.close();
+    await this.#compactor?.close();
     await this.#journal.close();
     await super.release();
   }
 
   /** Resolves when the compaction under way (if any) has finished: for tests. */
   compacted(): Promise<void> {
-    return this.#compactor.idle();
+    return this.#compactor?.idle() ?? Promise.resolve();
   }
 
   #write(record: Uint8Array, urgent: boolean): Promise<void> {
     const written = this.#journal.write(record, urgent);
     // Checked once the record is in: compaction rotates the log between batches.
-    this.#compactor.check();
+    this.#compactor?.check();
     return written;
   }
 
@@ -150,10 +153,12 @@ export class JournalInbox extends StateInbox {
    */
   #rebuild(err: Error): void {
     this.#warn('inbox journal: a write failed; the appends in it and after it were refused, and the state was reloaded from disk', err);
+    this.#compactor?.abort(new Error('inbox journal: the state was reloaded after a failed write', { cause: err }));
     const counters = new Map(Array.from(this.state.users, ([userId, box]) => [userId, { epoch: box.epoch, last: box.last }]));
-    let state: InboxState;
+    const state = new InboxState(this.#opts);
     try {
-      state = replay(this.#opts, this.#journal.load(), this.clock());
+      this.#journal.load((payload) => applyRecord(state, payload));
+      settle(state, this.clock());
     } catch (loadErr) {
       this.#warn('inbox journal: could not reload the state after a failed write; keeping the state in memory', loadErr as Error);
       return;
@@ -174,10 +179,7 @@ export class JournalInbox extends StateInbox {
   }
 }
 
-/** The state the records build, with de-duplication records expired at `now` dropped. */
-function replay(opts: InboxOptions, payloads: Buffer[], now: number): InboxState {
-  const state = new InboxState(opts);
-  for (const payload of payloads) applyRecord(state, payload);
+/** Drops the de-duplication records expired at `now` from a replayed state (records are pruned only as resends look them up). */
+function settle(state: InboxState, now: number): void {
   for (const box of state.users.values()) pruneDedup(box.dedup, now);
-  return state;
 }

@@ -21,7 +21,6 @@ export interface JournalOptions {
 
 interface Batch {
   frames: Buffer[];
-  bytes: number;
   promise: Promise<void>;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -57,8 +56,13 @@ export class Journal {
   #immediate: NodeJS.Immediate | undefined;
   /** The batch whose write is in flight. */
   #writing: Batch | undefined;
-  /** Set: the next write goes to a new generation (see rotate). */
-  #rotation: { resolve: (gen: number) => void; reject: (err: Error) => void } | undefined;
+  /**
+   * A rotation asked for (see rotate): the records queued before the cut go to the
+   * current log, those after it to the next generation's. The cut lies in `batch` (the
+   * batch open when it was asked for) before frame `index`, or, without a batch, before
+   * whatever is written next.
+   */
+  #rotation: { batch: Batch | undefined; index: number; resolve: () => void; reject: (err: Error) => void } | undefined;
   #broken: Error | undefined;
   /** Set when the open batch's window has passed: it is written as soon as no write is in flight. */
   #due = false;
@@ -75,33 +79,33 @@ export class Journal {
 
   /**
    * Opens (creating when missing) the journal in `dir`: locks it, removes files a
-   * snapshot superseded, cuts a torn record off the end of the last log, and returns
-   * the journal with every intact record's payload in order (`created`: the directory
-   * held no journal before). Throws when another
+   * snapshot superseded, cuts a torn record off the end of the last log, hands every
+   * intact record's payload to `apply` in order (each a view valid during the call),
+   * and returns the journal (`created`: the directory held no journal before). Throws when another
    * process holds the lock, or when a snapshot or a log other than the last is damaged
    * (that is not a crash's doing: the files were changed by something else).
    */
-  static open(dir: string, opts: JournalOptions): { journal: Journal; payloads: Buffer[]; created: boolean } {
+  static open(dir: string, opts: JournalOptions, apply: (payload: Buffer) => void): { journal: Journal; created: boolean } {
     mkdirSync(dir, { recursive: true });
     lock(dir);
     try {
       const layout = readLayout(dir);
       for (const name of layout.stale) rmSync(join(dir, name), { force: true });
-      const payloads = readRecords(dir, layout.base, layout.logs, opts.onTornTail);
+      readRecords(dir, layout.base, layout.logs, opts.onTornTail, apply);
       const gen = layout.logs.at(-1) ?? Math.max(layout.base, 1);
       const fd = openLog(dir, gen, opts.fsync);
       if (layout.logs.length === 0) syncDir(dir);
-      return { journal: new Journal(dir, opts, gen, fd, fstatSync(fd).size), payloads, created: layout.base === 0 && layout.logs.length === 0 };
+      return { journal: new Journal(dir, opts, gen, fd, fstatSync(fd).size), created: layout.base === 0 && layout.logs.length === 0 };
     } catch (err) {
       unlock(dir);
       throw err;
     }
   }
 
-  /** Every intact record's payload as the files now hold them (for a reload after a failure). */
-  load(): Buffer[] {
+  /** Hands every intact record's payload, as the files now hold them, to `apply` (for a reload after a failure). */
+  load(apply: (payload: Buffer) => void): void {
     const layout = readLayout(this.#dir);
-    return readRecords(this.#dir, layout.base, layout.logs.filter((gen) => gen <= this.#gen), () => {});
+    readRecords(this.#dir, layout.base, layout.logs.filter((gen) => gen <= this.#gen), () => {}, apply);
   }
 
   /** Bytes in the current log (written ones). */
@@ -126,7 +130,7 @@ export class Journal {
         resolve = res;
         reject = rej;
       });
-      batch = { frames: [], bytes: 0, promise, resolve, reject, urgent: false };
+      batch = { frames: [], promise, resolve, reject, urgent: false };
       this.#open = batch;
       this.#schedule(urgent ? this.#opts.commitWindowMs : Math.max(this.#opts.commitWindowMs, LAZY_DELAY_MS));
     } else if (urgent && !batch.urgent) {
@@ -134,7 +138,6 @@ export class Journal {
     }
     if (urgent) batch.urgent = true;
     batch.frames.push(framed);
-    batch.bytes += framed.length;
     return batch.promise;
   }
 
@@ -146,17 +149,21 @@ export class Journal {
   }
 
   /**
-   * Starts a new generation: the next batch goes to a new log. Resolves with the new
-   * generation once its file exists; every record of earlier generations is then
-   * durable, so a snapshot of them can be built from the files (compaction.ts).
+   * Cuts the journal here: every record written before this call belongs to the
+   * current generation, every later one to the next. Returns that next generation at
+   * once (a snapshot of the state as of now belongs to it: compaction.ts) and
+   * `complete`, which resolves once everything before the cut is durable and the next
+   * generation's log exists, and rejects when a write before the cut fails.
    */
-  rotate(): Promise<number> {
-    if (this.#broken) return Promise.reject(this.#broken);
-    if (this.#rotation) return Promise.reject(new Error('inbox journal: a rotation is already under way'));
-    return new Promise<number>((resolve, reject) => {
-      this.#rotation = { resolve, reject };
-      if (!this.#writing) this.#pump();
+  rotate(): { gen: number; complete: Promise<void> } {
+    if (this.#broken) throw this.#broken;
+    if (this.#rotation) throw new Error('inbox journal: a rotation is already under way');
+    const gen = this.#gen + 1;
+    const complete = new Promise<void>((resolve, reject) => {
+      this.#rotation = { batch: this.#open, index: this.#open?.frames.length ?? 0, resolve, reject };
     });
+    if (!this.#writing) this.#pump();
+    return { gen, complete };
   }
 
   /** The generation records are being written to. */
@@ -202,10 +209,9 @@ export class Journal {
 
   #pump(): void {
     if (this.#writing) return;
-    if (this.#rotation) {
-      this.#rotateNow();
-      return;
-    }
+    const rotation = this.#rotation;
+    // A cut with nothing before it still to write: switch now.
+    if (rotation && rotation.batch === undefined) this.#switch();
     const batch = this.#open;
     if (!batch || !this.#due) {
       if (!batch) this.#idle?.();
@@ -214,15 +220,33 @@ export class Journal {
     this.#open = undefined;
     this.#due = false;
     this.#writing = batch;
-    (this.#opts.writev ?? writev)(this.#fd, batch.frames, this.#size, (err, written) => {
+    if (rotation?.batch !== batch) {
+      this.#writeFrames(batch, batch.frames, () => this.#written(batch));
+      return;
+    }
+    // The cut lies in this batch: its head ends the current log, its tail starts the next.
+    const head = batch.frames.slice(0, rotation.index);
+    const tail = batch.frames.slice(rotation.index);
+    this.#writeFrames(batch, head, () => {
+      if (!this.#switch()) return this.#failed(batch, new Error('inbox journal: could not start the next log'));
+      this.#writeFrames(batch, tail, () => this.#written(batch));
+    });
+  }
+
+  /** Writes `frames` at the end of the current log, then calls `done`; on failure fails the batch instead. */
+  #writeFrames(batch: Batch, frames: Buffer[], done: () => void): void {
+    if (frames.length === 0) return done();
+    let bytes = 0;
+    for (const f of frames) bytes += f.length;
+    (this.#opts.writev ?? writev)(this.#fd, frames, this.#size, (err, written) => {
       if (err) return this.#failed(batch, err);
-      if (written !== batch.bytes) return this.#failed(batch, new Error(`inbox journal: wrote ${written} of ${batch.bytes} bytes (is the disk full?)`));
-      this.#written(batch);
+      if (written !== bytes) return this.#failed(batch, new Error(`inbox journal: wrote ${written} of ${bytes} bytes (is the disk full?)`));
+      this.#size += bytes;
+      done();
     });
   }
 
   #written(batch: Batch): void {
-    this.#size += batch.bytes;
     this.#writing = undefined;
     batch.resolve();
     this.#pump();
@@ -237,6 +261,9 @@ export class Journal {
     }
     const later = this.#open;
     this.#open = undefined;
+    // Records before a cut were lost: the snapshot waiting for them is given up.
+    this.#rotation?.reject(new Error('inbox journal: a write failed before the cut', { cause: err }));
+    this.#rotation = undefined;
     this.#due = false;
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#immediate) clearImmediate(this.#immediate);
@@ -246,8 +273,8 @@ export class Journal {
     this.#pump();
   }
 
-  /** Switches to the next generation's log (between batches), then carries on. */
-  #rotateNow(): void {
+  /** Switches to the next generation's log and completes the rotation; false when the log could not be opened. */
+  #switch(): boolean {
     const rotation = this.#rotation!;
     this.#rotation = undefined;
     try {
@@ -258,11 +285,12 @@ export class Journal {
       this.#fd = fd;
       this.#gen = gen;
       this.#size = 0;
-      rotation.resolve(gen);
+      rotation.resolve();
+      return true;
     } catch (err) {
       rotation.reject(err as Error);
+      return false;
     }
-    this.#pump();
   }
 
   /**
@@ -291,8 +319,7 @@ function openLog(dir: string, gen: number, fsync: boolean): number {
  * Reads the snapshot of `base` (if any) and the given logs. A torn tail is allowed only
  * at the end of the last log: it is cut off (and reported); damage anywhere else throws.
  */
-function readRecords(dir: string, base: number, logs: number[], onTornTail: JournalOptions['onTornTail']): Buffer[] {
-  const payloads: Buffer[] = [];
+function readRecords(dir: string, base: number, logs: number[], onTornTail: JournalOptions['onTornTail'], apply: (payload: Buffer) => void): void {
   const files = [...(base > 0 ? [snapName(base)] : []), ...logs.map(logName)];
   files.forEach((name, i) => {
     const path = join(dir, name);
@@ -309,7 +336,6 @@ function readRecords(dir: string, base: number, logs: number[], onTornTail: Jour
         closeSync(fd);
       }
     }
-    for (const p of found.payloads) payloads.push(p);
+    for (const p of found.payloads) apply(p);
   });
-  return payloads;
 }
