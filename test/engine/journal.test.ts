@@ -197,8 +197,13 @@ t.test('a snapshot written while the state keeps changing replays to the same st
   const users = Array.from({ length: USERS }, (_, i) => `user${i}`);
   let snapshots = 0;
   for (let round = 0; round < 6; round++) {
-    // Every user gets a message (with a resend record); some acknowledge, some overflow.
-    await Promise.all(users.map((u, i) => inbox.append(u, { ...entry(round * USERS + i), timestamp: now }, { dedup: { key: `r${round}`, ttlMs: 30_000 } })));
+    // Every user gets a message (with a resend record), in groups of 100 appends issued
+    // together, so a compaction starts between two appends of a group; new users too.
+    users.push(...Array.from({ length: 50 }, (_, i) => `new${round}-${i}`));
+    for (let g = 0; g < users.length; g += 100) {
+      await Promise.all(users.slice(g, g + 100).map((u, i) =>
+        inbox.append(u, { ...entry(round * 10_000 + g + i), timestamp: now }, { dedup: { key: `r${round}`, ttlMs: 30_000 } })));
+    }
     await Promise.all(users.filter((_, i) => i % 3 === round % 3).map((u) => inbox.ack(u, round)));
     await Promise.all(users.filter((_, i) => i % 5 === 0).map((u) => inbox.takeDropped(u)));
     if (round === 3) {
@@ -206,16 +211,30 @@ t.test('a snapshot written while the state keeps changing replays to the same st
       await inbox.sweep();
     }
     now += 2_000;
-    snapshots = readdirSync(dir).filter((name) => name.endsWith('.snap')).length || snapshots;
+    snapshots = Math.max(snapshots, readdirSync(dir).filter((name) => name.endsWith('.snap')).length);
   }
   await inbox.compacted();
+  // One more, and the state changes under it: the users it writes last are appended to
+  // (and acknowledged) first, new users join, while it goes through them.
+  const compaction = inbox.compact();
+  const changes: Promise<unknown>[] = [];
+  for (let g = users.length - 100; g >= 0; g -= 100) {
+    // One group per turn, without waiting for the disk: the snapshot, which yields
+    // once per turn too, is still going through the users when they change.
+    await new Promise((resolve) => setImmediate(resolve));
+    changes.push(...users.slice(g, g + 100).map((u, i) => inbox.append(u, { ...entry(90_000 + g + i), timestamp: now })));
+    changes.push(...users.slice(g, g + 50).map((u) => inbox.ack(u, 1)));
+    if (g % 500 === 0) users.push(`late${g}`);
+  }
+  await Promise.all(changes);
+  await compaction;
+  t.ok(readdirSync(dir).some((name) => name.endsWith('.snap')), 'the last snapshot is in place');
   const dump = async (): Promise<unknown[]> => Promise.all(users.map(async (u) => [u, await inbox.lastSeq(u), (await inbox.read(u, 0, 10)).map((e) => [e.seq, e.epoch, e.mid])]));
   const before = await dump();
   const dropped = await Promise.all(users.map((u) => inbox.takeDropped(u)));
   const resend = await inbox.append('user7', { ...entry(0), timestamp: now }, { dedup: { key: 'r5', ttlMs: 30_000 } });
   await inbox.close();
-  t.ok(readdirSync(dir).some((name) => name.endsWith('.snap')), 'snapshots were written');
-  t.ok(snapshots > 0, 'while the rounds went on');
+  t.ok(snapshots > 0, 'snapshots were written while the rounds went on');
   inbox = await JournalInbox.open(opts, () => now);
   t.teardown(() => inbox.close());
   t.same(await dump(), before, 'every user as before: counters, entries, epochs');

@@ -97,9 +97,13 @@ export class Compactor {
     this.#threshold = minBytes;
   }
 
-  /** Starts a compaction when the log has grown past the threshold and none is running. */
-  check(): void {
-    if (this.#running || this.#closing || this.#journal.size < this.#threshold) return;
+  /**
+   * Starts a compaction when the log has grown past the threshold (or `force`) and
+   * none is running. Only call it when the state holds exactly what was written to
+   * the journal: the snapshot starts from the state as it is.
+   */
+  check(force = false): void {
+    if (this.#running || this.#closing || (!force && this.#journal.size < this.#threshold)) return;
     this.#aborted = undefined;
     this.#running = this.#run()
       .catch((err: Error) => {

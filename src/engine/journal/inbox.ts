@@ -59,6 +59,7 @@ export class JournalInbox extends StateInbox {
   readonly #warn: (message: string, err?: Error) => void;
   #journal!: Journal;
   #compactor: Compactor | undefined;
+  #checkQueued = false;
 
   private constructor(opts: InboxOptions, clock: () => number, warn: (message: string, err?: Error) => void) {
     // Not async: an entry whose content msgpack refuses throws before the state changes.
@@ -139,10 +140,25 @@ export class JournalInbox extends StateInbox {
     return this.#compactor?.idle() ?? Promise.resolve();
   }
 
+  /** Starts a compaction now, whatever the log's size (unless one is running), and resolves when it has finished. */
+  async compact(): Promise<void> {
+    await Promise.resolve();
+    this.#compactor?.check(true);
+    await this.compacted();
+  }
+
   #write(record: Uint8Array, urgent: boolean): Promise<void> {
     const written = this.#journal.write(record, urgent);
-    // Checked once the record is in: compaction rotates the log between batches.
-    this.#compactor?.check();
+    if (!this.#checkQueued) {
+      this.#checkQueued = true;
+      // Not now: the call writing this record has not changed the state yet, and a
+      // snapshot must start from a state that holds exactly what the log holds. Every
+      // call changes the state synchronously, so by the next microtask it has.
+      queueMicrotask(() => {
+        this.#checkQueued = false;
+        this.#compactor?.check();
+      });
+    }
     return written;
   }
 
