@@ -42,11 +42,15 @@ t.test('1,000 direct messages arrive exactly once and in order while the gateway
   const killer = (async () => {
     for (const mark of [250, 500, 750]) {
       await until(() => received.length >= mark, 60_000, `${mark} messages`);
+      const connected = [alice.events('connected').length, bob.events('connected').length];
       gw.child.kill('SIGKILL');
       await gw.exited;
       kills++;
       t.comment(`killed at ${received.length} received (${Date.now() - started} ms)`);
       gw = await spawnGateway(t, settings);
+      // Each kill must find both clients connected: a stream that outruns the marks
+      // would otherwise kill a gateway the clients had not come back to yet.
+      await until(() => alice.events('connected').length > connected[0]! && bob.events('connected').length > connected[1]!, 30_000, 'both clients back');
     }
   })();
 
