@@ -61,6 +61,19 @@ t.test('a torn record at the end of the log is cut off at open, and reported', a
   await inbox.close();
 });
 
+t.test('a quiet journal writes a lone append on the next turn; right after a write, appends wait the window', async (t) => {
+  const dir = tempDir(t);
+  const inbox = await JournalInbox.open({ ...OPTS, path: dir, commitWindowMs: 1000 });
+  t.teardown(() => inbox.close());
+  const raceWindow = (p: Promise<unknown>, ms: number): Promise<string> =>
+    Promise.race([p.then(() => 'written'), new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), ms).unref())]);
+  t.equal(await raceWindow(inbox.append('u', entry(1)), 500), 'written', 'nothing written before: at once');
+  const second = inbox.append('u', entry(2));
+  const third = inbox.append('u', entry(3));
+  t.equal(await raceWindow(second, 200), 'still waiting', 'right after a write: the window applies');
+  t.same([(await second).seq, (await third).seq], [2, 3]);
+});
+
 t.test('damage before the end of the journal refuses the open', async (t) => {
   const dir = tempDir(t);
   let inbox = await JournalInbox.open({ ...OPTS, path: dir, compactMinBytes: 256 });

@@ -107,6 +107,10 @@ t.test('drain writes lazy operations at once and waits for every batch', async (
 t.test('with a commit window, an urgent operation waits that long and carries what arrives meanwhile', async (t) => {
   const runner = new FakeRunner();
   const commits = new GroupCommit(runner, 5, 40);
+  // A commit that has just settled: the environment is not quiet, so the window applies.
+  await commits.run(() => runner.write('warm'), true);
+  runner.batches.length = 0;
+  runner.committed.length = 0;
   const started = Date.now();
   const first = commits.run(() => runner.write('a'), true);
   // A later turn, well inside the window: it joins the first one's commit.
@@ -118,6 +122,18 @@ t.test('with a commit window, an urgent operation waits that long and carries wh
   t.ok(Date.now() - started >= 39, 'the first operation waited for the window');
   t.same(runner.batches, [3], 'one commit for the three, in call order');
   t.same(runner.committed, ['a', 'b', 'ack']);
+});
+
+t.test('a quiet environment commits a lone urgent operation on the next turn, not after the window', async (t) => {
+  const runner = new FakeRunner();
+  const commits = new GroupCommit(runner, 5, 1000);
+  const raceWindow = (p: Promise<unknown>, ms: number): Promise<string> =>
+    Promise.race([p.then(() => 'committed'), new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), ms).unref())]);
+  t.equal(await raceWindow(commits.run(() => runner.write('a'), true), 500), 'committed', 'nothing written before: at once');
+  const second = commits.run(() => runner.write('b'), true);
+  t.equal(await raceWindow(second, 200), 'still waiting', 'right after a commit: it waits the window for company');
+  await second;
+  t.same(runner.committed, ['a', 'b']);
 });
 
 t.test('a window of 0 commits on the next turn, and a window out of range is refused', async (t) => {

@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writev } from 'node:fs';
 import { join } from 'node:path';
+import { CommitPacer } from '../commit-window.js';
 import { frame, scan } from './frames.js';
 import { lock, logName, readLayout, snapName, syncDir, unlock } from './files.js';
 
@@ -9,7 +10,7 @@ export const LAZY_DELAY_MS = 5;
 export interface JournalOptions {
   /** Sync each batch to the disk before its records resolve (default true). */
   fsync: boolean;
-  /** How long the first urgent record of a batch waits for others to share its write (ms; 0: the next turn). */
+  /** How long the first urgent record of a batch waits for others to share its write (ms; 0: the next turn); see CommitPacer. */
   commitWindowMs: number;
   /** Told when a batch could not be written; the journal then holds only what was written before it. */
   onFailure: (err: Error) => void;
@@ -68,6 +69,7 @@ export class Journal {
   #due = false;
   #closing: Promise<void> | undefined;
   #idle: (() => void) | undefined;
+  readonly #pacer: CommitPacer;
 
   private constructor(dir: string, opts: JournalOptions, gen: number, fd: number, size: number) {
     this.#dir = dir;
@@ -75,6 +77,7 @@ export class Journal {
     this.#gen = gen;
     this.#fd = fd;
     this.#size = size;
+    this.#pacer = new CommitPacer(opts.commitWindowMs);
   }
 
   /**
@@ -116,7 +119,8 @@ export class Journal {
   /**
    * Appends one record (a non-empty payload) and resolves when it is durable. An
    * `urgent` record (someone waits for it) is written `commitWindowMs` after the first
-   * urgent record of its batch; lazy ones wait up to LAZY_DELAY_MS for one to ride with.
+   * urgent record of its batch, or on the next turn when the journal is quiet (see
+   * CommitPacer); lazy ones wait up to LAZY_DELAY_MS for one to ride with.
    */
   write(payload: Uint8Array, urgent: boolean): Promise<void> {
     if (this.#broken) return Promise.reject(this.#broken);
@@ -132,9 +136,9 @@ export class Journal {
       });
       batch = { frames: [], promise, resolve, reject, urgent: false };
       this.#open = batch;
-      this.#schedule(urgent ? this.#opts.commitWindowMs : Math.max(this.#opts.commitWindowMs, LAZY_DELAY_MS));
+      this.#schedule(urgent ? this.#pacer.urgentDelay() : Math.max(this.#opts.commitWindowMs, LAZY_DELAY_MS));
     } else if (urgent && !batch.urgent) {
-      this.#schedule(this.#opts.commitWindowMs);
+      this.#schedule(this.#pacer.urgentDelay());
     }
     if (urgent) batch.urgent = true;
     batch.frames.push(framed);
@@ -220,6 +224,7 @@ export class Journal {
     this.#open = undefined;
     this.#due = false;
     this.#writing = batch;
+    this.#pacer.started();
     if (rotation?.batch !== batch) {
       this.#writeFrames(batch, batch.frames, () => this.#written(batch));
       return;
@@ -248,12 +253,14 @@ export class Journal {
 
   #written(batch: Batch): void {
     this.#writing = undefined;
+    this.#pacer.settled();
     batch.resolve();
     this.#pump();
   }
 
   #failed(batch: Batch, err: Error): void {
     this.#writing = undefined;
+    this.#pacer.settled();
     try {
       ftruncateSync(this.#fd, this.#size);
     } catch (truncateErr) {

@@ -1,3 +1,5 @@
+import { CommitPacer } from '../commit-window.js';
+
 /**
  * The part of an lmdb root database GroupCommit drives: an asynchronous write
  * transaction, and (inside it) a synchronous, abortable child transaction.
@@ -49,8 +51,8 @@ interface Operation {
  *  - Durability: an operation resolves only once the transaction that holds it has
  *    committed (with the environment's sync settings).
  *  - Urgency: an `urgent` operation (someone waits for it: an append) is handed to
- *    lmdb `windowMs` after it was queued (0: on the next turn), with everything queued
- *    before it and meanwhile; a lazy one (an ack removal, a sweep) waits up to
+ *    lmdb `windowMs` after it was queued (0, or a quiet environment: on the next turn;
+ *    see CommitPacer), with everything queued before it and meanwhile; a lazy one (an ack removal, a sweep) waits up to
  *    `lazyDelayMs` for an urgent one to share a commit with.
  *
  * Why a window: a commit costs about the same whether it carries one operation or
@@ -62,7 +64,6 @@ interface Operation {
 export class GroupCommit {
   readonly #runner: TransactionRunner;
   readonly #lazyDelayMs: number;
-  readonly #windowMs: number;
   #queue: Operation[] = [];
   #urgent = false;
   /** Batches handed to lmdb and not yet settled. */
@@ -70,12 +71,13 @@ export class GroupCommit {
   #scheduled: 'now' | 'later' | undefined;
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
+  readonly #pacer: CommitPacer;
 
   /** `windowMs`: see Urgency in the class contract (checkCommitWindow). */
   constructor(runner: TransactionRunner, lazyDelayMs: number = DEFAULT_LAZY_DELAY_MS, windowMs = 0) {
     this.#runner = runner;
     this.#lazyDelayMs = lazyDelayMs;
-    this.#windowMs = checkCommitWindow(windowMs);
+    this.#pacer = new CommitPacer(checkCommitWindow(windowMs));
   }
 
   /** Queues `fn` for the next commit; see the class contract. */
@@ -106,8 +108,9 @@ export class GroupCommit {
       if (this.#scheduled === 'now') return;
       this.#cancel();
       this.#scheduled = 'now';
-      if (this.#windowMs > 0) {
-        this.#timer = setTimeout(() => this.#flush(), this.#windowMs);
+      const delay = this.#pacer.urgentDelay();
+      if (delay > 0) {
+        this.#timer = setTimeout(() => this.#flush(), delay);
         return;
       }
       // The next turn, so that operations issued in this one share the commit.
@@ -135,7 +138,11 @@ export class GroupCommit {
     this.#urgent = false;
     const done = this.#commit(batch);
     this.#inFlight.add(done);
-    void done.then(() => this.#inFlight.delete(done));
+    this.#pacer.started();
+    void done.then(() => {
+      this.#inFlight.delete(done);
+      this.#pacer.settled();
+    });
   }
 
   /** Never rejects: every outcome is handed to the operations' own promises. */
