@@ -1,37 +1,38 @@
 import t from 'tap';
 import { CommitPacer } from '../../src/engine/commit-window.js';
 
-t.test('a quiet engine writes a lone urgent record on the next turn; a busy one waits the window', async (t) => {
-  let now = 1000;
-  const pacer = new CommitPacer(3, () => now);
-  t.equal(pacer.urgentDelay(), 0, 'never wrote: quiet');
-  pacer.started();
-  t.equal(pacer.urgentDelay(), 3, 'a write in flight: the next batch waits the window');
-  now += 1;
-  pacer.settled();
-  t.equal(pacer.urgentDelay(), 3, 'written 0 ms ago');
-  now += 2.9;
-  t.equal(pacer.urgentDelay(), 3, 'written 2.9 ms ago: still inside the window');
-  now += 0.1;
-  t.equal(pacer.urgentDelay(), 0, 'a whole window without a write: quiet again');
+/** Feeds `pacer` one urgent record every `gapMs` for `forMs`; returns the delays it answered. */
+function stream(pacer: CommitPacer, clock: { now: number }, gapMs: number, forMs: number): number[] {
+  const delays: number[] = [];
+  for (let at = 0; at < forMs; at += gapMs) {
+    clock.now += gapMs;
+    delays.push(pacer.urgent());
+  }
+  return delays;
+}
+
+t.test('a first record, and records at a light rate, are written on the next turn', async (t) => {
+  const clock = { now: 1000 };
+  const pacer = new CommitPacer(3, () => clock.now);
+  t.equal(pacer.urgent(), 0, 'nothing came before it');
+  // 50 a second: 0.15 companions expected in a 3 ms window.
+  t.same(new Set(stream(pacer, clock, 20, 2000)), new Set([0]));
+  // 250 a second: 0.75 expected, still not worth the wait.
+  t.same(new Set(stream(pacer, clock, 4, 2000)), new Set([0]));
 });
 
-t.test('quiet only once every write in flight has settled', async (t) => {
-  let now = 0;
-  const pacer = new CommitPacer(5, () => now);
-  pacer.started();
-  pacer.started();
-  pacer.settled();
-  now += 100;
-  t.equal(pacer.urgentDelay(), 5, 'one write still in flight');
-  pacer.settled();
-  t.equal(pacer.urgentDelay(), 5, 'the last one has just settled');
-  now += 5;
-  t.equal(pacer.urgentDelay(), 0);
+t.test('a steady rate of one record per window or more waits the window; a quiet spell ends that', async (t) => {
+  const clock = { now: 0 };
+  const pacer = new CommitPacer(3, () => clock.now);
+  const delays = stream(pacer, clock, 2, 1000); // 500 a second: 1.5 per window
+  t.equal(delays[0], 0, 'the rate is learned, not assumed');
+  t.same(new Set(delays.slice(-300)), new Set([3]), 'once learned, every batch waits the window');
+  clock.now += 1000;
+  t.equal(pacer.urgent(), 0, 'after a second of silence the next record goes at once');
 });
 
 t.test('a window of 0 is always the next turn', async (t) => {
-  const pacer = new CommitPacer(0, () => 0);
-  pacer.started();
-  t.equal(pacer.urgentDelay(), 0);
+  const clock = { now: 0 };
+  const pacer = new CommitPacer(0, () => clock.now);
+  t.same(new Set(stream(pacer, clock, 0.01, 10)), new Set([0]));
 });

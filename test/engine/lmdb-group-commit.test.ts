@@ -107,8 +107,8 @@ t.test('drain writes lazy operations at once and waits for every batch', async (
 t.test('with a commit window, an urgent operation waits that long and carries what arrives meanwhile', async (t) => {
   const runner = new FakeRunner();
   const commits = new GroupCommit(runner, 5, 40);
-  // A commit that has just settled: the environment is not quiet, so the window applies.
-  await commits.run(() => runner.write('warm'), true);
+  // A steady stream first (the window applies only when company is expected: CommitPacer).
+  for (let i = 0; i < 15; i++) await commits.run(() => runner.write('warm'), true);
   runner.batches.length = 0;
   runner.committed.length = 0;
   const started = Date.now();
@@ -124,16 +124,18 @@ t.test('with a commit window, an urgent operation waits that long and carries wh
   t.same(runner.committed, ['a', 'b', 'ack']);
 });
 
-t.test('a quiet environment commits a lone urgent operation on the next turn, not after the window', async (t) => {
+t.test('at a light load an urgent operation is committed on the next turn, not after the window', async (t) => {
   const runner = new FakeRunner();
-  const commits = new GroupCommit(runner, 5, 1000);
+  const commits = new GroupCommit(runner, 5, 200);
   const raceWindow = (p: Promise<unknown>, ms: number): Promise<string> =>
     Promise.race([p.then(() => 'committed'), new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), ms).unref())]);
-  t.equal(await raceWindow(commits.run(() => runner.write('a'), true), 500), 'committed', 'nothing written before: at once');
-  const second = commits.run(() => runner.write('b'), true);
-  t.equal(await raceWindow(second, 200), 'still waiting', 'right after a commit: it waits the window for company');
-  await second;
-  t.same(runner.committed, ['a', 'b']);
+  t.equal(await raceWindow(commits.run(() => runner.write('a'), true), 100), 'committed', 'a lone operation: at once');
+  // Operations one after another: once they come at one per window or more, the window applies.
+  for (let i = 0; i < 15; i++) await commits.run(() => runner.write('b'), true);
+  const late = commits.run(() => runner.write('c'), true);
+  t.equal(await raceWindow(late, 100), 'still waiting', 'a steady stream: it waits the window for company');
+  await late;
+  t.equal(runner.committed.at(-1), 'c');
 });
 
 t.test('a window of 0 commits on the next turn, and a window out of range is refused', async (t) => {

@@ -119,13 +119,14 @@ export class Journal {
   /**
    * Appends one record (a non-empty payload) and resolves when it is durable. An
    * `urgent` record (someone waits for it) is written `commitWindowMs` after the first
-   * urgent record of its batch, or on the next turn when the journal is quiet (see
-   * CommitPacer); lazy ones wait up to LAZY_DELAY_MS for one to ride with.
+   * urgent record of its batch when appends have lately come at least one per window,
+   * otherwise on the next turn (see CommitPacer); lazy ones wait up to LAZY_DELAY_MS for one to ride with.
    */
   write(payload: Uint8Array, urgent: boolean): Promise<void> {
     if (this.#broken) return Promise.reject(this.#broken);
     if (this.#closing) return Promise.reject(new Error('inbox journal: closed'));
     const framed = frame(payload);
+    const delay = urgent ? this.#pacer.urgent() : 0;
     let batch = this.#open;
     if (!batch) {
       let resolve!: () => void;
@@ -136,9 +137,9 @@ export class Journal {
       });
       batch = { frames: [], promise, resolve, reject, urgent: false };
       this.#open = batch;
-      this.#schedule(urgent ? this.#pacer.urgentDelay() : Math.max(this.#opts.commitWindowMs, LAZY_DELAY_MS));
+      this.#schedule(urgent ? delay : Math.max(this.#opts.commitWindowMs, LAZY_DELAY_MS));
     } else if (urgent && !batch.urgent) {
-      this.#schedule(this.#pacer.urgentDelay());
+      this.#schedule(delay);
     }
     if (urgent) batch.urgent = true;
     batch.frames.push(framed);
@@ -224,7 +225,6 @@ export class Journal {
     this.#open = undefined;
     this.#due = false;
     this.#writing = batch;
-    this.#pacer.started();
     if (rotation?.batch !== batch) {
       this.#writeFrames(batch, batch.frames, () => this.#written(batch));
       return;
@@ -253,14 +253,12 @@ export class Journal {
 
   #written(batch: Batch): void {
     this.#writing = undefined;
-    this.#pacer.settled();
     batch.resolve();
     this.#pump();
   }
 
   #failed(batch: Batch, err: Error): void {
     this.#writing = undefined;
-    this.#pacer.settled();
     try {
       ftruncateSync(this.#fd, this.#size);
     } catch (truncateErr) {

@@ -51,8 +51,8 @@ interface Operation {
  *  - Durability: an operation resolves only once the transaction that holds it has
  *    committed (with the environment's sync settings).
  *  - Urgency: an `urgent` operation (someone waits for it: an append) is handed to
- *    lmdb `windowMs` after it was queued (0, or a quiet environment: on the next turn;
- *    see CommitPacer), with everything queued before it and meanwhile; a lazy one (an ack removal, a sweep) waits up to
+ *    lmdb `windowMs` after it was queued when appends have lately come at least one per
+ *    window, otherwise (and with 0) on the next turn (see CommitPacer), with everything queued before it and meanwhile; a lazy one (an ack removal, a sweep) waits up to
  *    `lazyDelayMs` for an urgent one to share a commit with.
  *
  * Why a window: a commit costs about the same whether it carries one operation or
@@ -84,8 +84,12 @@ export class GroupCommit {
   run<T>(fn: () => T, urgent: boolean): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
-      if (urgent) this.#urgent = true;
-      this.#schedule();
+      let delay = 0;
+      if (urgent) {
+        this.#urgent = true;
+        delay = this.#pacer.urgent();
+      }
+      this.#schedule(delay);
     });
   }
 
@@ -102,13 +106,13 @@ export class GroupCommit {
     }
   }
 
-  #schedule(): void {
+  /** `delay`: how long an urgent operation queued now lets its batch wait (CommitPacer). */
+  #schedule(delay: number): void {
     if (this.#queue.length === 0) return;
     if (this.#urgent) {
       if (this.#scheduled === 'now') return;
       this.#cancel();
       this.#scheduled = 'now';
-      const delay = this.#pacer.urgentDelay();
       if (delay > 0) {
         this.#timer = setTimeout(() => this.#flush(), delay);
         return;
@@ -138,11 +142,7 @@ export class GroupCommit {
     this.#urgent = false;
     const done = this.#commit(batch);
     this.#inFlight.add(done);
-    this.#pacer.started();
-    void done.then(() => {
-      this.#inFlight.delete(done);
-      this.#pacer.settled();
-    });
+    void done.then(() => this.#inFlight.delete(done));
   }
 
   /** Never rejects: every outcome is handed to the operations' own promises. */
