@@ -120,7 +120,8 @@ export class Journal {
    * Appends one record (a non-empty payload) and resolves when it is durable. An
    * `urgent` record (someone waits for it) is written `commitWindowMs` after the first
    * urgent record of its batch when appends have lately come at least one per window,
-   * otherwise on the next turn (see CommitPacer); lazy ones wait up to LAZY_DELAY_MS for one to ride with.
+   * otherwise on the next turn (see CommitPacer); lazy ones wait up to LAZY_DELAY_MS
+   * for one to ride with.
    */
   write(payload: Uint8Array, urgent: boolean): Promise<void> {
     if (this.#broken) return Promise.reject(this.#broken);

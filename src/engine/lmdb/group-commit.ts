@@ -51,15 +51,17 @@ interface Operation {
  *  - Durability: an operation resolves only once the transaction that holds it has
  *    committed (with the environment's sync settings).
  *  - Urgency: an `urgent` operation (someone waits for it: an append) is handed to
- *    lmdb `windowMs` after it was queued when appends have lately come at least one per
- *    window, otherwise (and with 0) on the next turn (see CommitPacer), with everything queued before it and meanwhile; a lazy one (an ack removal, a sweep) waits up to
- *    `lazyDelayMs` for an urgent one to share a commit with.
+ *    lmdb `windowMs` after it was queued when appends have lately come at least one
+ *    per window, otherwise (and with 0) on the next turn (see CommitPacer), with
+ *    everything queued before it and meanwhile; a lazy one (an ack removal, a sweep)
+ *    waits up to `lazyDelayMs` for an urgent one to share a commit with.
  *
  * Why a window: a commit costs about the same whether it carries one operation or
  * fifty (every B-tree page it touches is written, then an fsync; about 1 ms of CPU on
- * a 2-core VM, 1 Dec 2026), and at a few hundred appends a second nearly every append
- * arrives alone. Waiting a few milliseconds lets the next ones share its commit: less
- * CPU per message, for that much more latency before the append resolves.
+ * a 2-core VM, 1 Dec 2026), and without a wait nearly every append at a few hundred a
+ * second commits alone. Waiting a few milliseconds lets the next ones share its
+ * commit: less CPU per message, for that much more latency before the append
+ * resolves; CommitPacer waits only when at least one is expected to come.
  */
 export class GroupCommit {
   readonly #runner: TransactionRunner;
