@@ -44,7 +44,8 @@ export class CommitPacer {
   urgent(): number {
     if (this.#windowMs === 0) return 0;
     const now = this.#now();
-    const before = this.#lastAt === Number.NEGATIVE_INFINITY ? 0 : this.#rate * Math.exp((this.#lastAt - now) / this.#tauMs);
+    // Before any record #lastAt is -Infinity: the decay factor is 0 and so is the rate.
+    const before = this.#rate * Math.exp((this.#lastAt - now) / this.#tauMs);
     this.#rate = before + 1 / this.#tauMs;
     this.#lastAt = now;
     return before * this.#windowMs >= 1 ? this.#windowMs : 0;
